@@ -1,0 +1,85 @@
+"""Reading artifacts back: local cache, loaders by suffix, and permanent deletion."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from . import ids
+
+from .lazy import require
+
+if TYPE_CHECKING:
+    from .models import Artifact
+
+
+def cache_path(art: Artifact) -> Path:
+    """Local path of the content; remote content is downloaded once into the cache."""
+    from .instance import get_instance
+
+    inst = get_instance()
+    storage = art.storage
+    if storage.type == "local":
+        return Path(storage.root) / art._storage_key
+    target = inst.settings.home / "cache" / storage.uid / art._storage_key
+    if target.exists() and (art.n_files is not None or target.stat().st_size == art.size):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    if partial.exists():
+        shutil.rmtree(partial) if partial.is_dir() else partial.unlink()
+    inst.backend(storage).get(art._storage_key, partial)
+    partial.rename(target)
+    return target
+
+
+def load_path(path: Path, suffix: str, otype: str | None, **kwargs: Any) -> Any:
+    """Load a local file by suffix: parquet/csv/tsv → DataFrame, h5ad → AnnData, json."""
+    if suffix == ".parquet":
+        return require("pandas", "data").read_parquet(path, **kwargs)
+    if suffix in (".csv", ".tsv", ".csv.gz", ".tsv.gz"):
+        sep = "\t" if suffix.startswith(".tsv") else ","
+        return require("pandas", "data").read_csv(path, sep=sep, **kwargs)
+    if suffix == ".h5ad":
+        return require("anndata", "data").read_h5ad(path, **kwargs)
+    if suffix == ".json":
+        with open(path) as f:
+            return json.load(f)
+    return path
+
+
+def delete_permanently(art: Artifact, storage: bool | None) -> None:
+    """Delete the record, and the bytes when flowlineage owns them (or ``storage=True``)."""
+    from .instance import get_instance
+    from .models import Artifact, Run
+
+    inst = get_instance()
+    with inst.write() as s:
+        for col in (Run.report_id, Run.environment_id):
+            s.execute(update(Run).where(col == art.id).values({col.key: None}))
+        s.execute(delete(Artifact).where(Artifact.id == art.id))
+        if art.is_latest:
+            promote_latest(s, Artifact, art.uid[:16])
+        still_used = s.execute(
+            select(Artifact.id).where(
+                Artifact.storage_id == art.storage_id, Artifact._storage_key == art._storage_key
+            )
+        ).first()
+    remove_bytes = art._key_is_virtual if storage is None else storage
+    if remove_bytes and still_used is None:
+        inst.backend(art.storage).delete(art._storage_key)
+
+
+def promote_latest(s: Session, model: Any, stem: str) -> None:
+    """Mark the newest remaining version of a family as ``is_latest``."""
+    newest = s.execute(
+        select(model.id).where(model.uid >= stem, model.uid < ids.family_upper_bound(stem))
+        .order_by(model.uid.desc()).limit(1)
+    ).scalar()
+    if newest is not None:
+        s.execute(update(model).where(model.id == newest).values(is_latest=True))

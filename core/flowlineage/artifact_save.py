@@ -1,0 +1,439 @@
+"""Saving artifacts: locate and hash the content, deduplicate, version, store, insert.
+
+Order of work: hash → look up the hash (dedup) → copy bytes into storage when needed →
+insert the record in one write transaction. A unique constraint on ``hash`` settles races
+between concurrent writers: the loser drops its copy and returns the winner's artifact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import exc, func, insert, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
+
+from . import ids
+from .errors import ValidationError
+from .hashing import FOLDER_HASH_TYPE, HASH_TYPE, hash_file, hash_folder
+from .plugins import notify
+from .query import MAIN
+from .storage import validate_key
+
+if TYPE_CHECKING:
+    from .instance import Instance
+    from .models import Artifact, Run, Storage
+
+VIRTUAL_PREFIX = ".flowlineage"
+
+
+@dataclass
+class Pending:
+    """What an unsaved artifact was made from, until ``save()`` stores it."""
+
+    source: str  # local path or remote URL
+    is_dir: bool
+    remote: bool
+    run: Run | None
+    revises: Artifact | None
+    tmp_dir: str | None = None
+    use_current_run: bool = True
+
+
+def prepare(
+    art: Artifact,
+    data: Any,
+    key: str | None,
+    description: str | None,
+    run: Run | None,
+    revises: Artifact | None,
+    kind: str | None,
+    version: str | None,
+) -> Pending:
+    """Fill an unsaved artifact's fields from ``data`` (path, URL, DataFrame or AnnData)."""
+    if key is not None:
+        validate_key(key)
+    if revises is not None and revises.id is None:
+        raise ValidationError("revises= must be a saved artifact")
+    art.key, art.description, art.kind, art.version = key, description, kind, version
+    art._branch_code, art.is_latest = MAIN, True
+    tmp_dir = None
+    otype = None
+    if isinstance(data, str | os.PathLike):
+        source = os.fspath(data)
+    else:
+        source, tmp_dir, otype = _serialize(data)
+    remote = "://" in source
+    if remote:
+        is_dir = source.endswith("/")
+        source = source.rstrip("/")
+    else:
+        path = Path(source).expanduser()
+        if not path.exists():
+            raise ValidationError(f"no file or folder at {source}")
+        source = str(path.resolve())
+        is_dir = path.is_dir()
+    name = source.rsplit("/", 1)[-1]
+    art.suffix = "" if is_dir else _suffix(key or name)
+    art.otype = otype
+    if kind is None and otype is None:
+        art.kind = None
+    return Pending(source, is_dir, remote, run, revises, tmp_dir)
+
+
+def _suffix(name: str) -> str:
+    base = name.rsplit("/", 1)[-1]
+    if "." not in base.lstrip("."):
+        return ""
+    parts = base.lstrip(".").split(".")
+    if len(parts) >= 3 and parts[-1] in ("gz", "bz2", "zst", "xz") and len(parts[-2]) <= 5:
+        return "." + ".".join(parts[-2:])
+    return "." + parts[-1]
+
+
+def _serialize(data: Any) -> tuple[str, str, str]:
+    """Write an in-memory object to a temp file: DataFrame → parquet, AnnData → h5ad."""
+    kind = type(data).__name__
+    module = type(data).__module__
+    tmp_dir = tempfile.mkdtemp(prefix="fl-obj-")
+    if kind == "DataFrame" and module.startswith("pandas"):
+        path = os.path.join(tmp_dir, "data.parquet")
+        data.to_parquet(path)
+        return path, tmp_dir, "DataFrame"
+    if kind == "AnnData":
+        path = os.path.join(tmp_dir, "data.h5ad")
+        data.write_h5ad(path)
+        return path, tmp_dir, "AnnData"
+    if isinstance(data, dict | list):
+        path = os.path.join(tmp_dir, "data.json")
+        with open(path, "w") as f:
+            json.dump(data, f, sort_keys=True)
+        return path, tmp_dir, "dict" if isinstance(data, dict) else "list"
+    os.rmdir(tmp_dir)
+    raise ValidationError(
+        f"cannot make an artifact from {module}.{kind}: give a path, URL, DataFrame or AnnData"
+    )
+
+
+# ---------------------------------------------------------------- location and hash
+
+
+def locate(inst: Instance, pending: Pending) -> tuple[Storage, str | None]:
+    """The storage of the content and its key there if it is already inside a root."""
+    from .models import Storage
+
+    roots = _storage_roots(inst)
+    source = pending.source
+    for storage in roots:
+        root = storage.root
+        if source.startswith(root + "/"):
+            return storage, source[len(root) + 1 :]
+    if pending.remote:  # an object outside every root: register its bucket, keep it in place
+        scheme, rest = source.split("://", 1)
+        bucket = f"{scheme}://{rest.split('/', 1)[0]}"
+        storage = inst.register_storage(bucket)
+        _storage_roots.cache_clear()
+        assert isinstance(storage, Storage)
+        return storage, source[len(bucket) + 1 :]
+    return inst.storage, None
+
+
+def _roots_cache() -> Any:
+    cache: dict[int, list[Any]] = {}
+
+    def roots(inst: Instance) -> list[Storage]:
+        from .models import Storage
+
+        found = cache.get(id(inst))
+        if found is None:
+            found = sorted(Storage.filter().all(), key=lambda s: -len(s.root))
+            cache.clear()
+            cache[id(inst)] = found
+        return found
+
+    roots.cache_clear = cache.clear  # type: ignore[attr-defined]
+    return roots
+
+
+_storage_roots = _roots_cache()
+
+
+def compute_hash(inst: Instance, art: Artifact, pending: Pending, storage: Storage,
+                 key: str | None) -> None:
+    """Set ``hash``, ``_hash_type``, ``size`` and ``n_files`` from the full content."""
+    if pending.remote:
+        assert key is not None
+        digest, size, n_files = inst.backend(storage).content_hash(key)
+        is_dir = n_files is not None
+    elif pending.is_dir:
+        digest, size, n_files = hash_folder(pending.source)
+        is_dir = True
+    else:
+        digest, size = hash_file(pending.source)
+        n_files, is_dir = None, False
+    art.hash, art.size, art.n_files = digest, size, n_files
+    art._hash_type = FOLDER_HASH_TYPE if is_dir else HASH_TYPE
+    if is_dir:
+        pending.is_dir = True
+        art.suffix = ""
+
+
+# ---------------------------------------------------------------- saving
+
+
+def save_one(art: Artifact) -> Artifact:
+    """Save one artifact (see ``Artifact.save``)."""
+    from .instance import get_instance
+
+    inst = get_instance()
+    pending: Pending = art._pending  # type: ignore[attr-defined]
+    storage, in_place_key = locate(inst, pending)
+    compute_hash(inst, art, pending, storage, in_place_key)
+    run = _run_for(pending)
+    existing = _find_by_hash(inst, art.hash)
+    if existing is not None:
+        return _adopt_existing(inst, art, existing, run)
+    _assign_location(art, storage, in_place_key)
+    uploaded = _upload(inst, art, pending, storage)
+    try:
+        with inst.write() as s:
+            _assign_version(s, art, pending)
+            art.run_id = run.id if run is not None else None
+            s.add(art)
+            s.flush()
+    except exc.IntegrityError:
+        existing = _find_by_hash(inst, art.hash)
+        if existing is None:
+            raise
+        if uploaded:
+            inst.backend(storage).delete(art._storage_key)
+        return _adopt_existing(inst, art, existing, run)
+    _finish(art)
+    notify("flowlineage_artifact_saved", artifact=art, run=run)
+    return art
+
+
+def save_many(artifacts: list[Artifact], max_workers: int | None = None) -> list[Artifact]:
+    """Save many artifacts in one transaction, hashing in parallel threads."""
+    from .instance import get_instance
+    from .models import Artifact
+
+    inst = get_instance()
+    todo = [a for a in artifacts if getattr(a, "_pending", None) is not None]
+    located = [(a, *locate(inst, a._pending)) for a in todo]  # type: ignore[attr-defined]
+
+    def _hash(item: tuple[Artifact, Storage, str | None]) -> None:
+        a, storage, key = item
+        compute_hash(inst, a, a._pending, storage, key)  # type: ignore[attr-defined]
+
+    workers = max_workers or min(8, (os.cpu_count() or 2))
+    if len(located) > 32 and workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(_hash, located))
+    else:
+        for item in located:
+            _hash(item)
+    existing = _existing_by_hash(inst, [a.hash for a in todo])
+    fresh: dict[str, Artifact] = {}
+    adopted: list[tuple[Artifact, Artifact]] = []
+    for a, storage, key in located:
+        if a.hash in existing:
+            adopted.append((a, existing[a.hash]))
+        elif a.hash in fresh:  # the same content twice in one batch
+            adopted.append((a, fresh[a.hash]))
+        else:
+            _assign_location(a, storage, key)
+            _upload(inst, a, a._pending, storage)  # type: ignore[attr-defined]
+            fresh[a.hash] = a
+    new = list(fresh.values())
+    with inst.write() as s:
+        keyed = [a for a in new if a.key is not None or a._pending.revises is not None]  # type: ignore[attr-defined]
+        for a in keyed:
+            _assign_version(s, a, a._pending)  # type: ignore[attr-defined]
+        for a in new:
+            run = _run_for(a._pending)  # type: ignore[attr-defined]
+            a.run_id = run.id if run is not None else None
+        if new:
+            rows = [_row(a) for a in new]
+            s.execute(insert(Artifact), rows)
+            ids_by_uid = dict(s.execute(select(Artifact.uid, Artifact.id).where(
+                Artifact.uid.in_([a.uid for a in new]))).all())
+            for a in new:
+                a.id = ids_by_uid[a.uid]
+    for a in new:
+        make_transient_to_detached(a)
+        _finish(a)
+        notify("flowlineage_artifact_saved", artifact=a, run=_run_for_id(a.run_id))
+    for a, target in adopted:
+        _adopt_existing(inst, a, target, _run_for(a._pending))  # type: ignore[attr-defined]
+    return artifacts
+
+
+def _row(a: Artifact) -> dict[str, Any]:
+    from .models import Artifact
+    from .schema import utcnow
+
+    now = utcnow()
+    row = {c.key: getattr(a, c.key, None) for c in Artifact.__mapper__.column_attrs}
+    row.pop("id")
+    row["created_at"] = row["updated_at"] = now
+    a.created_at = a.updated_at = now
+    return row
+
+
+def _run_for(pending: Pending) -> Run | None:
+    from .tracking import get_current_run
+
+    if pending.run is not None or not pending.use_current_run:
+        return pending.run
+    return get_current_run()
+
+
+def _run_for_id(run_id: int | None) -> Run | None:
+    from .tracking import get_current_run
+
+    run = get_current_run()
+    return run if run is not None and run.id == run_id else None
+
+
+def _find_by_hash(inst: Instance, digest: str) -> Artifact | None:
+    from .models import Artifact
+
+    with inst.read() as s:
+        return s.scalars(select(Artifact).where(Artifact.hash == digest)).first()
+
+
+def _existing_by_hash(inst: Instance, digests: list[str]) -> dict[str, Artifact]:
+    from .models import Artifact
+
+    found: dict[str, Artifact] = {}
+    with inst.read() as s:
+        for chunk in range(0, len(digests), 500):
+            part = digests[chunk : chunk + 500]
+            for a in s.scalars(select(Artifact).where(Artifact.hash.in_(part))):
+                found[a.hash] = a
+    return found
+
+
+def _assign_location(art: Artifact, storage: Storage, in_place_key: str | None) -> None:
+    art.storage_id = storage.id
+    if in_place_key is not None:
+        art._storage_key, art._key_is_virtual = in_place_key, False
+        if art.key is None:
+            art.key = in_place_key
+    else:
+        if not getattr(art, "uid", None):
+            art.uid = ids.new_uid(16, True)
+        art._storage_key = f"{VIRTUAL_PREFIX}/{art.uid}{art.suffix}"
+        art._key_is_virtual = True
+
+
+def _upload(inst: Instance, art: Artifact, pending: Pending, storage: Storage) -> bool:
+    """Copy bytes into storage when they are not already in it; True if copied."""
+    if not art._key_is_virtual:
+        return False
+    backend = inst.backend(storage)
+    if pending.remote:
+        with tempfile.TemporaryDirectory(prefix="fl-copy-") as tmp:
+            local = Path(tmp) / "content"
+            from .storage import backend_for
+
+            scheme_root = pending.source.rsplit("/", 1)[0]
+            backend_for(scheme_root).get(pending.source.rsplit("/", 1)[1], local)
+            _put(backend, local, art, pending.is_dir)
+        return True
+    _put(backend, Path(pending.source), art, pending.is_dir)
+    return True
+
+
+def _put(backend: Any, local: Path, art: Artifact, is_dir: bool) -> None:
+    if is_dir:
+        backend.put_folder(local, art._storage_key)
+    else:
+        backend.put_file(local, art._storage_key)
+
+
+def _assign_version(s: Session, art: Artifact, pending: Pending) -> None:
+    """Give ``art`` its uid: a new family, or the next version of ``revises``/its key."""
+    from .models import Artifact
+
+    previous = pending.revises
+    if previous is None and art.key is not None:
+        previous = s.scalars(
+            select(Artifact).where(
+                Artifact.key == art.key,
+                Artifact.is_latest.is_(True),
+                Artifact.storage_id == art.storage_id,
+                Artifact._branch_code == MAIN,
+            ).order_by(Artifact.id.desc()).limit(1)
+        ).first()
+    if previous is None:
+        if not getattr(art, "uid", None):
+            art.uid = ids.new_uid(16, True)
+        return
+    stem = previous.uid[:16]
+    last = s.execute(
+        select(func.max(Artifact.uid)).where(
+            Artifact.uid >= stem, Artifact.uid < ids.family_upper_bound(stem)
+        )
+    ).scalar_one()
+    art.uid = stem + ids.next_version_suffix(last[16:])
+    if art.key is None:
+        art.key = previous.key
+    s.execute(
+        update(Artifact)
+        .where(Artifact.uid >= stem, Artifact.uid < ids.family_upper_bound(stem))
+        .values(is_latest=False)
+    )
+    art.is_latest = True
+
+
+def _adopt_existing(inst: Instance, art: Artifact, existing: Artifact, run: Run | None) -> Artifact:
+    """Make ``art`` stand for the already-saved ``existing`` and link ``run`` as recreating."""
+    from .instance import insert_ignore
+    from .models import Artifact, artifact_recreating_run
+
+    with inst.write() as s:
+        if existing._branch_code != MAIN:  # saved again: bring it back from the trash
+            s.execute(update(Artifact).where(Artifact.id == existing.id).values(
+                _branch_code=MAIN))
+            existing._branch_code = MAIN
+        if run is not None and run.id != existing.run_id:
+            s.execute(insert_ignore(inst.dialect, artifact_recreating_run).values(
+                artifact_id=existing.id, run_id=run.id))
+    for attr in Artifact.__mapper__.column_attrs:
+        setattr(art, attr.key, getattr(existing, attr.key))
+    make_transient_to_detached(art)
+    _finish(art)
+    notify("flowlineage_artifact_saved", artifact=art, run=run)
+    return art
+
+
+def _finish(art: Artifact) -> None:
+    pending: Pending | None = getattr(art, "_pending", None)
+    art._pending = None  # type: ignore[attr-defined]
+    if pending is not None and pending.tmp_dir is not None:
+        import shutil
+
+        shutil.rmtree(pending.tmp_dir, ignore_errors=True)
+
+
+def existing_or_new_bytes(inst: Instance, data: bytes, name: str, kind: str) -> Artifact:
+    """An artifact holding ``data`` (e.g. a run's environment), deduplicated, with no run."""
+    from .hashing import hash_bytes
+    from .models import Artifact
+
+    found = _find_by_hash(inst, hash_bytes(data))
+    if found is not None:
+        return found
+    with tempfile.TemporaryDirectory(prefix="fl-bytes-") as tmp:
+        local = Path(tmp) / name
+        local.write_bytes(data)
+        art = Artifact(local, description=name, kind=kind)
+        art._pending.use_current_run = False  # type: ignore[attr-defined]
+        return art.save()

@@ -1,0 +1,54 @@
+"""The hooks plugins implement (pluggy). Every hook is documented in ``docs/plugins.md``.
+
+Adapters (Prefect, Snakemake, Nextflow) and exporters (OpenLineage) are plugins; the core
+calls these hooks and never imports a plugin.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import typer
+
+    from .models import Artifact, Run
+
+hookspec = pluggy.HookspecMarker("flowlineage")
+hookimpl = pluggy.HookimplMarker("flowlineage")
+
+
+@hookspec
+def flowlineage_adapters() -> dict[str, Any]:
+    """Describe an adapter: ``{"name": ..., "reference_types": [...], "orchestrator": ...}``."""
+
+
+@hookspec
+def flowlineage_register_commands(cli: typer.Typer) -> None:
+    """Add subcommands to the ``flowlineage`` CLI (e.g. ``flowlineage nextflow ...``)."""
+
+
+@hookspec
+def flowlineage_run_started(run: Run) -> None:
+    """Called after a run was recorded as started."""
+
+
+@hookspec
+def flowlineage_run_finished(run: Run) -> None:
+    """Called after a run was recorded as finished (completed, errored or aborted)."""
+
+
+@hookspec
+def flowlineage_artifact_saved(artifact: Artifact, run: Run | None) -> None:
+    """Called after an artifact was saved (or recreated) by ``run``."""
+
+
+@hookspec
+def flowlineage_artifact_used(artifact: Artifact, run: Run) -> None:
+    """Called after an artifact was linked as an input of ``run``."""
+
+
+@hookspec(firstresult=True)
+def flowlineage_storage_options(root: str) -> dict[str, Any] | None:
+    """Return fsspec options (credentials, endpoint) for a storage root; first answer wins."""

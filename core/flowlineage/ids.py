@@ -1,0 +1,40 @@
+"""Random base62 identifiers and lamindb-style version suffixes."""
+
+from __future__ import annotations
+
+import secrets
+
+BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+VERSION_LEN = 4
+FIRST_VERSION = "0000"
+
+
+def base62(n: int) -> str:
+    """Return ``n`` random base62 characters (cryptographically random)."""
+    return "".join(secrets.choice(BASE62) for _ in range(n))
+
+
+def new_uid(stem_len: int, versioned: bool) -> str:
+    """A fresh uid: a random stem, plus the first version suffix when ``versioned``."""
+    stem = base62(stem_len)
+    return stem + FIRST_VERSION if versioned else stem
+
+
+def next_version_suffix(suffix: str) -> str:
+    """Increment a base62 version suffix (``0000`` → ``0001`` … ``000z`` → ``0010``)."""
+    digits = [BASE62.index(c) for c in suffix]
+    i = len(digits) - 1
+    while i >= 0:
+        digits[i] += 1
+        if digits[i] < len(BASE62):
+            break
+        digits[i] = 0
+        i -= 1
+    else:
+        raise OverflowError(f"version suffix {suffix!r} cannot be incremented")
+    return "".join(BASE62[d] for d in digits)
+
+
+def family_upper_bound(stem: str) -> str:
+    """An exclusive upper bound of every uid starting with ``stem`` (for index range scans)."""
+    return stem + "{"  # "{" sorts right after "z", the largest base62 character

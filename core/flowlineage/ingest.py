@@ -1,0 +1,212 @@
+"""Idempotent bulk helpers adapters use to record runs and links (they never write SQL).
+
+Runs are keyed by ``(reference_type, reference)``; writing the same run twice updates it
+instead of duplicating it, which makes every adapter's ingestion idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, tuple_, update
+
+from . import ids
+from .hashing import hash_bytes
+from .schema import utcnow
+
+if TYPE_CHECKING:
+    from .models import Project, Run, Transform
+
+RUN_UPDATABLE = (
+    "name", "description", "transform_id", "entrypoint", "started_at", "finished_at", "params",
+    "cli_args", "initiated_by_run_id", "_status_code", "heartbeat_at", "created_by",
+)
+
+
+def get_or_create_transform(
+    key: str,
+    type: str = "script",
+    source_code: str | None = None,
+    version: str | None = None,
+    reference: str | None = None,
+    reference_type: str | None = None,
+    description: str | None = None,
+) -> Transform:
+    """The transform with this key and source; changed source makes a new version.
+
+    A transform is identified by ``key`` plus the hash of its source (or ``version`` when
+    there is no source); the newest version of a key has ``is_latest``.
+    """
+    from .instance import get_instance
+    from .models import Transform
+
+    digest = hash_bytes(source_code.encode()) if source_code is not None else None
+    inst = get_instance()
+    with inst.read() as s:
+        family = list(s.scalars(select(Transform).where(Transform.key == key)
+                                .order_by(Transform.uid)))
+    for tf in family:
+        if tf.hash == digest and tf.version == version and tf.type == type:
+            return tf
+    with inst.write() as s:  # re-read inside the write lock: another writer may have won
+        family = list(s.scalars(select(Transform).where(Transform.key == key)
+                                .order_by(Transform.uid)))
+        for tf in family:
+            if tf.hash == digest and tf.version == version and tf.type == type:
+                return tf
+        if family:
+            stem = family[0].uid[:12]
+            uid = stem + ids.next_version_suffix(max(t.uid for t in family)[12:])
+            s.execute(update(Transform).where(Transform.key == key).values(is_latest=False))
+        else:
+            uid = ids.new_uid(12, True)
+        tf = Transform(
+            uid=uid, key=key, type=type, source_code=source_code, hash=digest, version=version,
+            reference=reference, reference_type=reference_type, description=description,
+            is_latest=True, created_at=utcnow(),
+        )
+        s.add(tf)
+    return tf
+
+
+def upsert_runs(rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """Insert or update runs keyed by ``(reference_type, reference)``; return their ids.
+
+    Each row holds Run column values (``transform_id``, ``reference_type`` and ``reference``
+    required; ``status`` may be given by name). Runs in one call are written in one
+    transaction; calling again with the same rows changes nothing.
+    """
+    from .instance import get_instance
+    from .models import Run, status_code
+
+    inst = get_instance()
+    prepared = []
+    for row in rows:
+        row = dict(row)
+        if "status" in row:
+            row["_status_code"] = status_code(row.pop("status"))
+        row.setdefault("uid", ids.base62(16))
+        row.setdefault("created_at", utcnow())
+        row.setdefault("_status_code", -3)
+        prepared.append(row)
+    if not prepared:
+        return {}
+    table = Run.__table__
+    if inst.dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+    keys = [(r["reference_type"], r["reference"]) for r in prepared]
+    result: dict[tuple[str, str], int] = {}
+    with inst.write() as s:
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for r in prepared:
+            by_columns.setdefault(tuple(sorted(r)), []).append(r)
+        for columns, group in by_columns.items():
+            stmt = dialect_insert(table)
+            updatable = [c for c in columns if c in RUN_UPDATABLE]
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["reference_type", "reference"],
+                index_where=None,
+                set_={c: stmt.excluded[c] for c in updatable},
+            ) if updatable else stmt.on_conflict_do_nothing()
+            for start in range(0, len(group), 2000):
+                s.execute(stmt, group[start : start + 2000])
+        for start in range(0, len(keys), 500):
+            part = keys[start : start + 500]
+            for rt, ref, rid in s.execute(
+                select(Run.reference_type, Run.reference, Run.id).where(
+                    tuple_(Run.reference_type, Run.reference).in_(part))
+            ):
+                result[(rt, ref)] = rid
+    return result
+
+
+def link_run_inputs(pairs: Iterable[tuple[int, int]]) -> None:
+    """Link ``(run_id, artifact_id)`` pairs as run inputs (idempotent)."""
+    from .models import run_input_artifact
+
+    _link_pairs(run_input_artifact, "run_id", "artifact_id", pairs, {"created_at": utcnow()})
+
+
+def link_recreated(pairs: Iterable[tuple[int, int]]) -> None:
+    """Link ``(run_id, artifact_id)`` pairs as 'run recreated artifact' (idempotent)."""
+    from .models import artifact_recreating_run
+
+    _link_pairs(artifact_recreating_run, "run_id", "artifact_id", pairs, {"created_at": utcnow()})
+
+
+def _link_pairs(table: Any, left: str, right: str, pairs: Iterable[tuple[int, int]],
+                extra: dict[str, Any]) -> None:
+    from .instance import get_instance, insert_ignore
+
+    rows = [{left: a, right: b, **extra} for a, b in dict.fromkeys(pairs)]
+    if not rows:
+        return
+    inst = get_instance()
+    with inst.write() as s:
+        for start in range(0, len(rows), 2000):
+            s.execute(insert_ignore(inst.dialect, table), rows[start : start + 2000])
+
+
+def link_projects(run: Run, projects: Iterable[Project | str]) -> None:
+    """Put a run in projects (created by name when given as strings)."""
+    from .instance import get_instance, insert_ignore
+    from .models import Project, run_project
+
+    inst = get_instance()
+    project_ids = []
+    for p in projects:
+        if isinstance(p, str):
+            with inst.write() as s:
+                s.execute(insert_ignore(inst.dialect, Project.__table__).values(
+                    uid=ids.base62(12), name=p, created_at=utcnow()))
+            p = Project.get(name=p)
+        project_ids.append(p.id)
+    with inst.write() as s:
+        for pid in project_ids:
+            s.execute(insert_ignore(inst.dialect, run_project).values(run_id=run.id,
+                                                                       project_id=pid))
+
+
+def set_run_features(values_by_run: dict[int, dict[str, Any]]) -> None:
+    """Set typed feature values of runs in one transaction (replacing same-named values)."""
+    from .instance import get_instance
+    from .models import RunFeatureValue
+
+    rows = []
+    for run_id, values in values_by_run.items():
+        for name, value in values.items():
+            rows.append({
+                "run_id": run_id, "name": name, "dtype": _dtype(value), "value": value,
+                "value_num": float(value) if isinstance(value, int | float)
+                and not isinstance(value, bool) else None,
+            })
+    if not rows:
+        return
+    inst = get_instance()
+    if inst.dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+    stmt = dialect_insert(RunFeatureValue.__table__)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["run_id", "name"],
+        set_={c: stmt.excluded[c] for c in ("dtype", "value", "value_num")},
+    )
+    with inst.write() as s:
+        for start in range(0, len(rows), 2000):
+            s.execute(stmt, rows[start : start + 2000])
+
+
+def _dtype(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    return "json"

@@ -1,0 +1,20 @@
+"""flowlineage hook implementations of the Snakemake adapter (light: imports no snakemake)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowlineage.hookspecs import hookimpl
+
+
+REFERENCE_TYPES = ["snakemake_workflow", "snakemake_job"]
+
+
+@hookimpl
+def flowlineage_adapters() -> dict[str, Any]:
+    """Describe the Snakemake adapter."""
+    return {
+        "name": "snakemake",
+        "orchestrator": "snakemake",
+        "reference_types": REFERENCE_TYPES,
+    }
