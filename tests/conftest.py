@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-# --- test servers ---------------------------------------------------------------------
-# Real PostgreSQL and S3 (moto) servers, one per test session (see tests/servers.py and
-# RECIPES.md). Missing binaries or packages skip the test, or fail it when
-# FLOWLINEAGE_REQUIRE_SERVICES=1. Tests using these fixtures get the `postgres` / `s3`
-# marker automatically, so `-m "not postgres"` deselects them.
 import importlib.util
 import os
 import secrets
@@ -18,6 +13,14 @@ from servers import PG_BINDIR_ENV, PostgresServer, PostgresServerError, S3Server
 
 if TYPE_CHECKING:
     from s3fs import S3FileSystem
+
+pytest_plugins = ["fl_fixtures"]
+
+# --- test servers ---------------------------------------------------------------------
+# Real PostgreSQL and S3 (moto) servers, one per test session (see tests/servers.py and
+# RECIPES.md). Missing binaries or packages skip the test, or fail it when
+# FLOWLINEAGE_REQUIRE_SERVICES=1. Tests using these fixtures get the `postgres` / `s3`
+# marker automatically, so `-m "not postgres"` deselects them.
 
 REQUIRE_SERVICES_ENV = "FLOWLINEAGE_REQUIRE_SERVICES"
 _POSTGRES_FIXTURES = frozenset({"postgres_server", "postgres_url"})

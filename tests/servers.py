@@ -176,9 +176,20 @@ class PostgresServer:
     ``stop()`` stops it and keeps the data directory and port, so a later ``start()``
     (or ``restart()``) brings the same cluster back on the same port;
     ``close()`` stops it and deletes everything. Usable as a context manager.
+
+    The recipe's settings include ``synchronous_commit=off``: a commit is acknowledged
+    before its WAL leaves shared memory, so ``stop(mode="immediate")`` (a crash) right
+    after a commit loses it. Pass ``crash_safe=True`` for crash/recovery tests: commits
+    then survive an immediate stop (``fsync=off`` still holds, as the OS does not crash).
     """
 
-    def __init__(self, bindir: Path | str | None = None, *, start_attempts: int = 3) -> None:
+    def __init__(
+        self,
+        bindir: Path | str | None = None,
+        *,
+        start_attempts: int = 3,
+        crash_safe: bool = False,
+    ) -> None:
         found = Path(bindir) if bindir is not None else find_pg_bindir()
         if found is None:
             raise PostgresServerError("no PostgreSQL binaries (initdb, pg_ctl, postgres) found")
@@ -186,6 +197,7 @@ class PostgresServer:
             raise PostgresServerError(f"{found} lacks one of {', '.join(_PG_PROGRAMS)}")
         self.bindir: Path = found
         self.start_attempts = start_attempts
+        self.crash_safe = crash_safe
         self._as_root = os.geteuid() == 0
         self._account: tuple[int, int] | None = _server_account() if self._as_root else None
         self._base: Path | None = None
@@ -290,9 +302,9 @@ class PostgresServer:
                 f"-p {port}",
                 f"-k {shlex.quote(str(self.base_dir))}",
                 "-c fsync=off",
-                "-c synchronous_commit=off",
                 "-c full_page_writes=off",
             ]
+            + ([] if self.crash_safe else ["-c synchronous_commit=off"])
         )
         started = time.perf_counter()
         self._run(
@@ -337,7 +349,7 @@ class PostgresServer:
         """Stop the server (``pg_ctl stop -m <mode> -w``), keeping data dir and port.
 
         ``mode="immediate"`` simulates a crash (no shutdown checkpoint; recovery runs on
-        the next start).
+        the next start); without ``crash_safe=True`` recent commits may be lost.
         """
         if not self._running:
             return

@@ -219,8 +219,11 @@ def ensure_connected() -> Instance:
 
 
 def disconnect() -> None:
-    """Close the current instance's connections and forget it."""
+    """Close the current instance's connections and forget it (and this process's open runs)."""
     global _instance
+    from .tracking import forget_open_runs
+
+    forget_open_runs()
     with _lock:
         if _instance is not None:
             _instance.close()

@@ -153,6 +153,15 @@ def end_run(run: Run, status: str, finished_at: Any = None) -> None:
     notify("flowlineage_run_finished", run=run)
 
 
+def forget_open_runs() -> None:
+    """Stop tracking this process's open runs without recording an end (on disconnect)."""
+    global _process_run
+    with _lock:
+        _open_runs.clear()
+        _process_run = None
+    _current.set(None)
+
+
 def _start_run(tf: Transform, params: dict[str, Any] | None, parent: Run | None) -> Run:
     from .models import Run
 

@@ -107,27 +107,51 @@ def test_postgres_each_test_gets_an_empty_database(postgres_url: str) -> None:
 
 
 @pytest.mark.postgres
-def test_postgres_restart_keeps_port_and_data(postgres_server: PostgresServer) -> None:
-    with PostgresServer(postgres_server.bindir) as server:
+def test_postgres_session_server_restart_keeps_data(
+    postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    port = postgres_server.port
+    with _engine(postgres_url) as engine:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE t (v text)"))
+            conn.execute(text("INSERT INTO t VALUES ('kept')"))
+        engine.dispose()  # pooled connections do not survive a restart
+
+        postgres_server.restart()
+
+        assert postgres_server.running and postgres_server.port == port
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT v FROM t")).scalar_one() == "kept"
+
+
+@pytest.mark.postgres
+def test_postgres_stop_start_and_crash_keep_port_and_data(postgres_server: PostgresServer) -> None:
+    with PostgresServer(postgres_server.bindir, crash_safe=True) as server:
         port, data_dir = server.port, server.data_dir
         url = server.create_database("t_restart")
         with _engine(url) as engine:
             with engine.begin() as conn:
                 conn.execute(text("CREATE TABLE t (v text)"))
-                conn.execute(text("INSERT INTO t VALUES ('kept')"))
-
-        server.restart()
-        assert (server.port, server.data_dir) == (port, data_dir)
-        with _engine(url) as engine:
-            with engine.connect() as conn:
-                assert conn.execute(text("SELECT v FROM t")).scalar_one() == "kept"
+                conn.execute(text("INSERT INTO t VALUES ('before stop')"))
 
         server.stop()
+        assert not server.running
         assert _refuses_connections(port)
         server.start()
-        assert server.port == port
+        assert (server.port, server.data_dir) == (port, data_dir)
+
+        with _engine(url) as engine:
+            with engine.begin() as conn:
+                conn.execute(text("INSERT INTO t VALUES ('before crash')"))
+        server.stop(mode="immediate")  # a crash right after the commit
+        server.start()
+        with _engine(url) as engine:
+            with engine.connect() as conn:
+                rows = conn.execute(text("SELECT v FROM t ORDER BY v")).scalars().all()
+        assert rows == ["before crash", "before stop"]
         server.drop_database("t_restart")
-    assert not data_dir.exists()
+    assert not server.running
+    assert not data_dir.parent.exists()
 
 
 # --- S3 ----------------------------------------------------------------------------------

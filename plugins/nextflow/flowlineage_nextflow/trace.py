@@ -13,6 +13,8 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import repeat
+from operator import attrgetter, itemgetter
 from pathlib import Path
 
 from flowlineage.errors import IngestionError
@@ -33,6 +35,7 @@ Metric = int | float | str | None
 MAX_FIELD_CHARS = 64 * 1024
 """Longest field accepted; anything longer is taken as a corrupt file."""
 
+_MISSING: Metric = "\x00missing"  # never a converted value: NUL bytes are rejected
 _NO_EXIT_STATUS = 2**31 - 1  # Integer.MAX_VALUE: Nextflow's "no exit status yet"
 
 
@@ -54,7 +57,7 @@ FINAL_STATUSES = frozenset(
 """The statuses a trace file row can have (a row is written when its task ends)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TraceRow:
     """One task record.
 
@@ -166,45 +169,41 @@ _STATUS_BY_TEXT = {status.value: status for status in TaskStatus}
 def _split_name(name: str) -> tuple[str, str | None]:
     """``CHIPSEQ:FASTQC (SPT5_R1)`` -> ``("CHIPSEQ:FASTQC", "SPT5_R1")``."""
     cut = name.find(" (")
-    if cut > 0 and name.endswith(")"):
+    if cut > 0 and name[-1] == ")":
         return name[:cut], name[cut + 2 : -1]
     return name, None
 
 
-def _number_attempts(
-    tasks: list[tuple[int, str, TaskStatus, int | None]], explicit: bool
-) -> list[tuple[int, int]]:
-    """(attempt, first attempt's task_id) for each (task_id, name, status, attempt) task.
+def _number_attempts(rows: Iterable[TraceRow], explicit: bool) -> None:
+    """Set ``attempt`` and ``first_attempt_task_id`` on rows read from one trace file.
 
-    Rows of one name are taken in task_id order. With an ``attempt`` column, attempt 1 starts
-    a chain. Without one, a row continues the chain only when the row before it FAILED: only
-    failures are retried, and distinct tasks may share a name (``JO_CHECKSUMS (null)``).
-    Rows of one task_id (a task written twice) share an attempt.
+    Rows of one name are taken in task_id order. With an ``attempt`` column (``explicit``),
+    attempt 1 starts a chain. Without one, a row continues the chain only when the row before
+    it FAILED: only failures are retried, and distinct tasks may share a name
+    (``CHIPSEQ:JO_CHECKSUMS (null)``). Rows of one task_id (a task written twice) share an
+    attempt.
     """
-    by_name: dict[str, list[int]] = {}
-    for index, task in enumerate(tasks):
-        by_name.setdefault(task[1], []).append(index)
-    result = [(1, 0)] * len(tasks)
-    for indexes in by_name.values():
-        indexes.sort(key=lambda i: tasks[i][0])
+    by_name: dict[str, list[TraceRow]] = {}
+    for row in rows:
+        by_name.setdefault(row.name, []).append(row)
+    for chain in by_name.values():
+        chain.sort(key=attrgetter("task_id"))
         head = number = 0
         previous: int | None = None
         failed = False
-        for i in indexes:
-            task_id, _, status, attempt = tasks[i]
-            if task_id != previous:
+        for row in chain:
+            if row.task_id != previous:
                 if explicit:
-                    number = attempt or 1
+                    number = row.attempt or 1
                     restart = number == 1 or previous is None
                 else:
                     restart = not failed
                     number = 1 if restart else number + 1
                 if restart:
-                    head = task_id
-                previous, failed = task_id, False
-            failed = failed or status is TaskStatus.FAILED
-            result[i] = (number, head)
-    return result
+                    head = row.task_id
+                previous, failed = row.task_id, False
+            failed = failed or row.status is TaskStatus.FAILED
+            row.attempt, row.first_attempt_task_id = number, head
 
 
 def _header(line: str, source: str) -> tuple[str, ...]:
@@ -227,7 +226,9 @@ def _header(line: str, source: str) -> tuple[str, ...]:
     return columns
 
 
-def _check_chars(line: str, lineno: int, columns: tuple[str, ...], source: str) -> None:
+def _reject_chars(line: str, lineno: int, columns: tuple[str, ...], source: str) -> None:
+    """Raise if ``line`` holds a NUL character or an over-long field."""
+
     def field(offset: int) -> str | None:
         column = line.count("\t", 0, offset)
         return columns[column] if column < len(columns) else None
@@ -235,42 +236,46 @@ def _check_chars(line: str, lineno: int, columns: tuple[str, ...], source: str) 
     nul = line.find("\x00")
     if nul >= 0:
         raise IngestionError("NUL byte", source=source, line=lineno, field=field(nul))
-    if len(line) > MAX_FIELD_CHARS:
-        offset = 0
-        for value in line.split("\t"):
-            if len(value) > MAX_FIELD_CHARS:
-                raise IngestionError(
-                    f"field is {len(value)} characters long (limit {MAX_FIELD_CHARS})",
-                    source=source, line=lineno, field=field(offset),
-                )
-            offset += len(value) + 1
+    offset = 0
+    for value in line.split("\t"):
+        if len(value) > MAX_FIELD_CHARS:
+            raise IngestionError(
+                f"field is {len(value)} characters long (limit {MAX_FIELD_CHARS})",
+                source=source, line=lineno, field=field(offset),
+            )
+        offset += len(value) + 1
 
 
 def _parse_lines(lines: Iterable[str], source: str) -> TraceFile:
     numbered = enumerate(lines, start=1)
     header_line = next(numbered, (1, ""))[1]
-    _check_chars(header_line, 1, (), source)
+    _reject_chars(header_line, 1, (), source)
     columns = _header(header_line, source)
     width = len(columns)
+    # Absent optional columns index the "-" appended to every row's values.
     at = {column: i for i, column in enumerate(columns)}
-    text_columns = [at.get(c) for c in ("hash", "native_id", "process", "tag")]
-    int_columns = [(at.get(c), c) for c in ("exit", "attempt")]
-    metric_columns = [
-        (i, column, {NA: None}, _CONVERTERS.get(column, _to_text))
-        for i, column in enumerate(columns)
-        if column not in _CORE_COLUMNS
-    ]
+    i_task, i_name, i_status = at["task_id"], at["name"], at["status"]
+    i_hash, i_native, i_exit, i_attempt = (
+        at.get(column, width) for column in ("hash", "native_id", "exit", "attempt")
+    )
+    i_process, i_tag = at.get("process"), at.get("tag")
+    # Metric values are looked up in one cache per column, converting only unseen strings.
+    metric_names = tuple(column for column in columns if column not in _CORE_COLUMNS)
+    metric_raws = itemgetter(*(at[column] for column in metric_names), width)  # always a tuple
+    caches: list[dict[str, Metric]] = [{NA: None} for _ in metric_names]
+    converters = [_CONVERTERS.get(column, _to_text) for column in metric_names]
     ints: dict[str, int | None] = {NA: None}
 
     seen: set[str] = set()
     duplicates: list[int] = []
-    pending = []
+    rows: list[TraceRow] = []
     for lineno, line in numbered:
         if line in seen:
             duplicates.append(lineno)
             continue
         seen.add(line)
-        _check_chars(line, lineno, columns, source)
+        if "\x00" in line or len(line) > MAX_FIELD_CHARS:
+            _reject_chars(line, lineno, columns, source)
         values = line.split("\t")
         if len(values) != width:
             short = len(values) < width
@@ -279,64 +284,54 @@ def _parse_lines(lines: Iterable[str], source: str) -> TraceFile:
                 f"found {len(values)}",
                 source=source, line=lineno, field=columns[len(values)] if short else None,
             )
+        values.append(NA)
         field = "task_id"
         try:
-            task_id = values[at["task_id"]]
-            if not (task_id.isascii() and task_id.isdigit()):
-                raise ValueError(f"not a task id: {task_id!r}")
+            raw = values[i_task]
+            if not (raw.isdigit() and raw.isascii()):
+                raise ValueError(f"not a task id: {raw!r}")
+            task_id = int(raw)
             field = "status"
-            status = _FINAL_BY_TEXT.get(values[at["status"]])
+            status = _FINAL_BY_TEXT.get(values[i_status])
             if status is None:
                 raise ValueError(
-                    f"unknown task status {values[at['status']]!r} "
+                    f"unknown task status {values[i_status]!r} "
                     f"(expected {', '.join(sorted(_FINAL_BY_TEXT))})"
                 )
             field = "name"
-            name = values[at["name"]]
-            if name in ("", NA):
+            name = values[i_name]
+            if name == "" or name == NA:
                 raise ValueError("task name is empty")
-            exit_attempt: list[int | None] = []
-            for i, field in int_columns:
-                raw = NA if i is None else values[i]
-                if raw not in ints:
-                    ints[raw] = _to_exit(raw)
-                exit_attempt.append(ints[raw])
-            metrics: dict[str, Metric] = {}
-            for i, field, cache, converter in metric_columns:
-                raw = values[i]
-                if raw not in cache:
-                    cache[raw] = converter(raw)
-                metrics[field] = cache[raw]
+            field = "exit"
+            raw = values[i_exit]
+            exit_code = ints[raw] if raw in ints else ints.setdefault(raw, _to_exit(raw))
+            field = "attempt"
+            raw = values[i_attempt]
+            attempt = ints[raw] if raw in ints else ints.setdefault(raw, _to_exit(raw))
+            raws = metric_raws(values)
+            converted = list(map(dict.get, caches, raws, repeat(_MISSING)))
+            if _MISSING in converted:
+                for i, value in enumerate(converted):
+                    if value is _MISSING:
+                        field = metric_names[i]
+                        converted[i] = caches[i][raws[i]] = converters[i](raws[i])
+            metrics = dict(zip(metric_names, converted))
         except ValueError as exc:
             raise IngestionError(str(exc), source=source, line=lineno, field=field) from None
-        texts = [None if i is None else _to_text(values[i]) for i in text_columns]
-        pending.append((lineno, int(task_id), name, status, exit_attempt, texts, metrics))
-
-    attempts = _number_attempts(
-        [(task_id, name, status, ea[1]) for _, task_id, name, status, ea, _, _ in pending],
-        explicit=int_columns[1][0] is not None,
-    )
-    rows = []
-    for (lineno, task_id, name, status, (exit, _), texts, metrics), (attempt, first) in zip(
-        pending, attempts, strict=True
-    ):
         process, tag = _split_name(name)
+        if i_process is not None:
+            process = values[i_process] if values[i_process] != NA else process
+        if i_tag is not None:
+            tag = values[i_tag] if values[i_tag] != NA else None
+        hash_, native_id = values[i_hash], values[i_native]
         rows.append(
             TraceRow(
-                line=lineno,
-                task_id=task_id,
-                hash=texts[0],
-                native_id=texts[1],
-                name=name,
-                process=texts[2] or process,
-                tag=tag if text_columns[3] is None else texts[3],
-                status=status,
-                exit=exit,
-                attempt=attempt,
-                first_attempt_task_id=first,
-                metrics=metrics,
+                lineno, task_id, None if hash_ == NA else hash_,
+                None if native_id == NA else native_id, name, process, tag, status, exit_code,
+                attempt, None, metrics,
             )
         )
+    _number_attempts(rows, explicit=i_attempt < width)
     return TraceFile(source, columns, tuple(rows), tuple(duplicates))
 
 

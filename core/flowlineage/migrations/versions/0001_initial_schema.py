@@ -108,16 +108,7 @@ def upgrade() -> None:
         sa.Column("_status_code", sa.SmallInteger(), nullable=False),
         sa.Column("created_at", flowlineage.schema.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["environment_id"],
-            ["artifact.id"],
-            name=op.f("fk_run_environment_id_artifact"),
-            use_alter=True,
-        ),
-        sa.ForeignKeyConstraint(
             ["initiated_by_run_id"], ["run.id"], name=op.f("fk_run_initiated_by_run_id_run")
-        ),
-        sa.ForeignKeyConstraint(
-            ["report_id"], ["artifact.id"], name=op.f("fk_run_report_id_artifact"), use_alter=True
         ),
         sa.ForeignKeyConstraint(
             ["transform_id"], ["transform.id"], name=op.f("fk_run_transform_id_transform")
@@ -200,6 +191,16 @@ def upgrade() -> None:
         )
         batch_op.create_index(batch_op.f("ix_artifact_run_id"), ["run_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_artifact_storage_id"), ["storage_id"], unique=False)
+
+    # run ↔ artifact is a cycle: add run's artifact foreign keys once artifact exists
+    # (an ALTER on PostgreSQL; on SQLite batch mode rebuilds the still-empty table).
+    with op.batch_alter_table("run", schema=None) as batch_op:
+        batch_op.create_foreign_key(
+            op.f("fk_run_environment_id_artifact"), "artifact", ["environment_id"], ["id"]
+        )
+        batch_op.create_foreign_key(
+            op.f("fk_run_report_id_artifact"), "artifact", ["report_id"], ["id"]
+        )
 
     op.create_table(
         "run_feature_value",

@@ -1,0 +1,80 @@
+"""How a tracked script ends: real subprocesses, signals and exit codes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import flowlineage as fl
+
+PRELUDE = "import flowlineage as fl, sys, time, os\nfl.connect()\nrun = fl.track()\n" \
+          "print(run.uid, flush=True)\n"
+
+
+def _script(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "job.py"
+    path.write_text(PRELUDE + body)
+    return path
+
+
+def _status(fl_home: Path, uid: str) -> str:
+    fl.connect()
+    try:
+        return fl.Run.get(uid).status
+    finally:
+        fl.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("body", "returncode", "status"),
+    [
+        ("", 0, "completed"),
+        ("fl.finish()\n", 0, "completed"),
+        ("raise ValueError('bad input')\n", 1, "errored"),
+        ("sys.exit(3)\n", 3, "errored"),
+        ("sys.exit(0)\n", 0, "completed"),
+    ],
+)
+def test_exit_paths(fl_home: Path, tmp_path: Path, body: str, returncode: int,
+                    status: str) -> None:
+    proc = subprocess.run([sys.executable, str(_script(tmp_path, body))], capture_output=True,
+                          text=True, timeout=60, env=os.environ.copy())
+    assert proc.returncode == returncode, proc.stderr
+    uid = proc.stdout.split()[0]
+    assert _status(fl_home, uid) == status
+    if "ValueError" in body:
+        assert "ValueError: bad input" in proc.stderr  # the original traceback still shows
+
+
+@pytest.mark.parametrize(("sig", "returncode"), [(signal.SIGTERM, -15), (signal.SIGINT, -2)])
+def test_signals_abort_and_the_process_ends(fl_home: Path, tmp_path: Path, sig: int,
+                                            returncode: int) -> None:
+    script = _script(tmp_path, "time.sleep(60)\n")
+    with subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, env=os.environ.copy()) as proc:
+        assert proc.stdout is not None
+        uid = proc.stdout.readline().split()[0]
+        time.sleep(0.2)
+        proc.send_signal(sig)
+        rc = proc.wait(timeout=30)
+    # ends as it would without flowlineage: killed by SIGTERM (shell: 143), or Python's
+    # KeyboardInterrupt and then death by SIGINT (shell: 130)
+    assert rc == returncode
+    assert _status(fl_home, uid) == "aborted"
+
+
+def test_sigkill_leaves_started_run(fl_home: Path, tmp_path: Path) -> None:
+    script = _script(tmp_path, "time.sleep(60)\n")
+    with subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                          env=os.environ.copy()) as proc:
+        assert proc.stdout is not None
+        uid = proc.stdout.readline().split()[0]
+        proc.kill()
+        proc.wait(timeout=30)
+    assert _status(fl_home, uid) == "started"  # the reaper's job (runs reap)
