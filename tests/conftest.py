@@ -74,14 +74,18 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 @pytest.fixture
 def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
-    """SQLAlchemy URL of a fresh, empty database, dropped (WITH FORCE) after the test."""
+    """SQLAlchemy URL of a fresh, empty database, dropped (WITH FORCE) after the test.
+
+    A test may stop/restart ``postgres_server``; a server left stopped is started again
+    here so the rest of the session keeps working.
+    """
     name = f"t_{secrets.token_hex(8)}"
     url = postgres_server.create_database(name)
     try:
         yield url
     finally:
-        if postgres_server.running:
-            postgres_server.drop_database(name)
+        postgres_server.start()  # no-op when running
+        postgres_server.drop_database(name)
 
 
 @pytest.fixture(scope="session")
@@ -103,9 +107,14 @@ def s3_server() -> Iterator[S3Server]:
 
 
 @pytest.fixture
-def s3_bucket(s3_server: S3Server) -> str:
-    """Name of a new, empty bucket (unique: moto's state is shared by the process)."""
-    return s3_server.create_bucket(f"fl-test-{secrets.token_hex(8)}")
+def s3_bucket(s3_server: S3Server) -> Iterator[str]:
+    """Name of a new, empty bucket (unique: moto's state is shared by the process).
+
+    A test may stop/restart ``s3_server``; a server left stopped is started again (same
+    port) after the test so the rest of the session keeps working.
+    """
+    yield s3_server.create_bucket(f"fl-test-{secrets.token_hex(8)}")
+    s3_server.start()  # no-op when running
 
 
 @pytest.fixture
@@ -116,6 +125,7 @@ def s3_fs(s3_server: S3Server) -> Iterator[S3FileSystem]:
         yield fs
     finally:
         S3Server.close_filesystem(fs)
+        s3_server.start()  # no-op when running
 
 
 # --- end of test servers ----------------------------------------------------------------

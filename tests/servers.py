@@ -274,7 +274,8 @@ class PostgresServer:
                 f"{shlex.join(command)} exited with {result.returncode}\n"
                 f"{result.stdout}{result.stderr}{self._log_tail()}"
             )
-        return result.stdout
+        stdout: str = result.stdout
+        return stdout
 
     def _log_tail(self, lines: int = 20) -> str:
         try:
@@ -446,26 +447,46 @@ class S3ServerError(RuntimeError):
 
 @functools.cache
 def _moto_server_class() -> type[Any]:
-    """moto's ``ThreadedMotoServer`` made safe to start on a fixed port.
+    """moto's ``ThreadedMotoServer`` with three fixes for tests (imported lazily, so this
+    module does not need moto):
 
-    Upstream ``start()`` waits forever when the port is taken (werkzeug calls
-    ``sys.exit`` in the server thread and the ready event is never set); this
-    subclass records the error, sets the event and lets :class:`S3Server` raise.
-    Imported lazily so that this module does not need moto.
+    * upstream ``start()`` waits forever when the port is taken (werkzeug calls
+      ``sys.exit`` in the server thread and the ready event is never set): the error is
+      recorded in ``startup_error`` and ``start()`` returns;
+    * responses carried two ``Server`` headers (werkzeug's and moto's ``amazon.com``),
+      which aiohttp's strict parser rejects under ``python -X dev`` or
+      ``PYTHONASYNCIODEBUG=1`` (every s3fs call failed): werkzeug's is dropped;
+    * ``stop()`` returned only after a 0.5 s poll interval: 0.05 s here.
     """
-    from moto.server import ThreadedMotoServer
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
 
-    class _MotoServer(ThreadedMotoServer):  # type: ignore[misc]
+    class _RequestHandler(MotoRequestHandler):
+        def send_response(self, code: int, message: str | None = None) -> None:
+            self.log_request(code)
+            self.send_response_only(code, message)
+            self.send_header("Date", self.date_time_string())
+
+    class _MotoServer(ThreadedMotoServer):
         startup_error: BaseException | None = None
 
         def _server_entry(self) -> None:
+            app = DomainDispatcherApplication(create_backend_app)
             try:
-                super()._server_entry()
+                self._server = make_server(
+                    self._ip_address, self._port, app, True, request_handler=_RequestHandler
+                )
             except BaseException as exc:  # SystemExit from werkzeug when the port is busy
-                if self._server is not None:
-                    raise
                 self.startup_error = exc
                 self._server_ready_event.set()
+                return
+            self._server_ready_event.set()
+            self._server.serve_forever(poll_interval=0.05)
 
     return _MotoServer
 

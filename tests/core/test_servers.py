@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from servers import PostgresServer, S3Server, find_pg_bindir
+from servers import PostgresServer, S3Server, S3ServerError, find_pg_bindir
 from sqlalchemy import Engine, create_engine, text
 
 if TYPE_CHECKING:
@@ -227,3 +227,43 @@ def test_s3_server_restart_same_port_keeps_objects(s3_server: S3Server) -> None:
             S3Server.close_filesystem(fs)
     assert _refuses_connections(port)
     assert os.environ["AWS_DEFAULT_REGION"] == "us-east-1"  # the session server's env stays
+
+
+@pytest.mark.s3
+def test_s3_server_start_on_busy_port_fails_instead_of_hanging(s3_server: S3Server) -> None:
+    with S3Server() as server:
+        port = server.port
+        server.stop()
+        with socket.socket() as blocker:
+            blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            blocker.bind(("127.0.0.1", port))
+            blocker.listen()
+            with pytest.raises(S3ServerError, match=f"port {port}"):
+                server.start(port_wait=0.3)
+        server.start()
+        assert server.port == port
+
+
+# --- a test that leaves the session servers stopped does not break the next ones ----------
+
+
+@pytest.mark.postgres
+@pytest.mark.s3
+def test_leaving_the_session_servers_stopped(
+    postgres_server: PostgresServer, postgres_url: str, s3_server: S3Server, s3_bucket: str
+) -> None:
+    postgres_server.stop()
+    s3_server.stop()
+    assert not postgres_server.running and not s3_server.running
+
+
+@pytest.mark.postgres
+@pytest.mark.s3
+def test_session_servers_are_back_after_the_previous_test(
+    postgres_url: str, s3_fs: S3FileSystem, s3_bucket: str
+) -> None:
+    with _engine(postgres_url) as engine:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT 1")).scalar_one() == 1
+    s3_fs.pipe(f"{s3_bucket}/x", b"x")
+    assert s3_fs.cat(f"{s3_bucket}/x") == b"x"

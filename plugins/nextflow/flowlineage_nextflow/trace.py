@@ -13,8 +13,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from itertools import repeat
-from operator import attrgetter, itemgetter
+from operator import attrgetter, getitem, itemgetter
 from pathlib import Path
 
 from flowlineage.errors import IngestionError
@@ -35,8 +34,7 @@ Metric = int | float | str | None
 MAX_FIELD_CHARS = 64 * 1024
 """Longest field accepted; anything longer is taken as a corrupt file."""
 
-_MISSING: Metric = "\x00missing"  # never a converted value: NUL bytes are rejected
-_NO_EXIT_STATUS = 2**31 - 1  # Integer.MAX_VALUE: Nextflow's "no exit status yet"
+_UNSET_INT = 2**31 - 1  # Integer.MAX_VALUE: Nextflow's "no exit status yet"
 
 
 class TaskStatus(StrEnum):
@@ -119,7 +117,11 @@ def _to_size(value: Json) -> int | None:
 
 def _to_date(value: Json) -> str | None:
     moment = None if value is None else parse_timestamp(_str_or_int(value))
-    return None if moment is None else moment.isoformat(timespec="milliseconds")
+    if moment is None:
+        return None
+    if isinstance(value, str) and len(value) == 23:  # valid "yyyy-MM-dd HH:mm:ss.SSS": ISO
+        return value.replace(" ", "T")  # but for the separator (and much faster to rewrite)
+    return moment.isoformat(timespec="milliseconds")
 
 
 def _to_percent(value: Json) -> float | None:
@@ -141,9 +143,10 @@ def _to_text(value: Json) -> str | None:
     return value if isinstance(value, str) else str(value)
 
 
-def _to_exit(value: Json) -> int | None:
-    code = _to_int(value)
-    return None if code == _NO_EXIT_STATUS else code
+def _to_optional_int(value: Json) -> int | None:
+    """An int field, where Nextflow's "unset" Integer.MAX_VALUE also means not available."""
+    number = _to_int(value)
+    return None if number == _UNSET_INT else number
 
 
 # Column types from Nextflow's TraceRecord.FIELDS; any other column is text.
@@ -187,6 +190,10 @@ def _number_attempts(rows: Iterable[TraceRow], explicit: bool) -> None:
     for row in rows:
         by_name.setdefault(row.name, []).append(row)
     for chain in by_name.values():
+        if len(chain) == 1:  # the common case
+            row = chain[0]
+            row.attempt, row.first_attempt_task_id = row.attempt or 1, row.task_id
+            continue
         chain.sort(key=attrgetter("task_id"))
         head = number = 0
         previous: int | None = None
@@ -252,18 +259,21 @@ def _parse_lines(lines: Iterable[str], source: str) -> TraceFile:
     _reject_chars(header_line, 1, (), source)
     columns = _header(header_line, source)
     width = len(columns)
-    # Absent optional columns index the "-" appended to every row's values.
     at = {column: i for i, column in enumerate(columns)}
+    # An absent optional column reads the "-" appended to every row's values (index width).
     i_task, i_name, i_status = at["task_id"], at["name"], at["status"]
-    i_hash, i_native, i_exit, i_attempt = (
-        at.get(column, width) for column in ("hash", "native_id", "exit", "attempt")
+    i_hash, i_native, i_process, i_tag, i_exit, i_attempt = (
+        at.get(column, width)
+        for column in ("hash", "native_id", "process", "tag", "exit", "attempt")
     )
-    i_process, i_tag = at.get("process"), at.get("tag")
-    # Metric values are looked up in one cache per column, converting only unseen strings.
-    metric_names = tuple(column for column in columns if column not in _CORE_COLUMNS)
-    metric_raws = itemgetter(*(at[column] for column in metric_names), width)  # always a tuple
-    caches: list[dict[str, Metric]] = [{NA: None} for _ in metric_names]
-    converters = [_CONVERTERS.get(column, _to_text) for column in metric_names]
+    # Numeric metrics repeat a lot: each such column caches its conversions and a row's values
+    # are looked up at C speed, converting only unseen strings. Times and text (work dirs,
+    # scripts...) are mostly unique, so they are converted directly.
+    converter = {c: _CONVERTERS.get(c, _to_text) for c in columns if c not in _CORE_COLUMNS}
+    direct = [(c, at[c], f) for c, f in converter.items() if f in (_to_date, _to_text)]
+    cached = tuple(c for c, f in converter.items() if f not in (_to_date, _to_text))
+    caches: list[dict[str, Metric]] = [{NA: None} for _ in cached]
+    cached_raws = itemgetter(*(at[c] for c in cached), width)  # extra "-": always a tuple
     ints: dict[str, int | None] = {NA: None}
 
     seen: set[str] = set()
@@ -285,12 +295,11 @@ def _parse_lines(lines: Iterable[str], source: str) -> TraceFile:
                 source=source, line=lineno, field=columns[len(values)] if short else None,
             )
         values.append(NA)
-        field = "task_id"
+        field = "task_id"  # the column being read, for errors
         try:
             raw = values[i_task]
             if not (raw.isdigit() and raw.isascii()):
                 raise ValueError(f"not a task id: {raw!r}")
-            task_id = int(raw)
             field = "status"
             status = _FINAL_BY_TEXT.get(values[i_status])
             if status is None:
@@ -300,35 +309,39 @@ def _parse_lines(lines: Iterable[str], source: str) -> TraceFile:
                 )
             field = "name"
             name = values[i_name]
-            if name == "" or name == NA:
+            if name in ("", NA):
                 raise ValueError("task name is empty")
             field = "exit"
-            raw = values[i_exit]
-            exit_code = ints[raw] if raw in ints else ints.setdefault(raw, _to_exit(raw))
+            exit_raw = values[i_exit]
+            if exit_raw not in ints:
+                ints[exit_raw] = _to_optional_int(exit_raw)
             field = "attempt"
-            raw = values[i_attempt]
-            attempt = ints[raw] if raw in ints else ints.setdefault(raw, _to_exit(raw))
-            raws = metric_raws(values)
-            converted = list(map(dict.get, caches, raws, repeat(_MISSING)))
-            if _MISSING in converted:
-                for i, value in enumerate(converted):
-                    if value is _MISSING:
-                        field = metric_names[i]
-                        converted[i] = caches[i][raws[i]] = converters[i](raws[i])
-            metrics = dict(zip(metric_names, converted))
+            attempt_raw = values[i_attempt]
+            if attempt_raw not in ints:
+                ints[attempt_raw] = _to_optional_int(attempt_raw)
+            raws = cached_raws(values)
+            try:
+                metrics = dict(zip(cached, map(getitem, caches, raws)))
+            except KeyError:
+                for field, cache, raw in zip(cached, caches, raws):
+                    if raw not in cache:
+                        cache[raw] = converter[field](raw)
+                metrics = dict(zip(cached, map(getitem, caches, raws)))
+            for field, i, convert in direct:
+                metrics[field] = convert(values[i])
         except ValueError as exc:
             raise IngestionError(str(exc), source=source, line=lineno, field=field) from None
         process, tag = _split_name(name)
-        if i_process is not None:
-            process = values[i_process] if values[i_process] != NA else process
-        if i_tag is not None:
-            tag = values[i_tag] if values[i_tag] != NA else None
         hash_, native_id = values[i_hash], values[i_native]
+        if i_process < width and values[i_process] != NA:
+            process = values[i_process]
+        if i_tag < width:
+            tag = None if values[i_tag] == NA else values[i_tag]
         rows.append(
             TraceRow(
-                lineno, task_id, None if hash_ == NA else hash_,
-                None if native_id == NA else native_id, name, process, tag, status, exit_code,
-                attempt, None, metrics,
+                lineno, int(values[i_task]), None if hash_ == NA else hash_,
+                None if native_id == NA else native_id, name, process, tag, status,
+                ints[exit_raw], ints[attempt_raw], None, metrics,
             )
         )
     _number_attempts(rows, explicit=i_attempt < width)
@@ -407,7 +420,7 @@ def row_from_json(record: Mapping[str, Json], *, source: str, prefix: str = "") 
         for key in ("hash", "native_id", "process", "tag"):
             texts.append(_to_text(record.get(key)))
         key = "exit"
-        exit = _to_exit(record.get(key))
+        exit = _to_optional_int(record.get(key))
         key = "attempt"
         attempt = _to_int(record.get(key))
         metrics: dict[str, Metric] = {}

@@ -6,8 +6,11 @@ from typing import Any
 
 from flowlineage.hookspecs import hookimpl
 
-
-REFERENCE_TYPES = ["prefect_flow_run", "prefect_task_run"]
+FLOW_RUN = "prefect_flow_run"
+"""``Run.reference_type`` of flow runs (``reference`` is the flow run id)."""
+TASK_RUN = "prefect_task_run"
+"""``Run.reference_type`` of task runs (``reference`` is the task run id)."""
+REFERENCE_TYPES = [FLOW_RUN, TASK_RUN]
 
 
 @hookimpl

@@ -1,0 +1,152 @@
+"""Lineage and summaries of collections.
+
+Upstream of a collection: its creating run, its members and its meta artifact (depth 1),
+then everything upstream of those. Downstream: the runs that read it (depth 1), then
+everything downstream of them. Each hop beyond depth 1 is a ``lineage.walk`` from one of
+those nodes, merged at the smallest depth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .lineage import Direction, Lineage, walk
+
+if TYPE_CHECKING:
+    from .models import Artifact, Collection, Run
+
+Node = tuple[str, int]
+
+
+@dataclass
+class CollectionLineage(Lineage):
+    """A ``Lineage`` that starts at a collection and knows its edges to that collection."""
+
+    collection: Collection | None = None
+    collection_edges: list[tuple[Node, Node, str]] = field(default_factory=list)
+
+    def edges(self) -> list[tuple[Node, Node, str]]:
+        """Edges among runs and artifacts, plus ``member``/``meta``/``output``/``input``
+        edges between the collection and its neighbours.
+        """
+        return sorted(super().edges() + self.collection_edges)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``Lineage.to_dict()`` with the collection as a node of kind ``collection``."""
+        out = super().to_dict()
+        coll = self.collection
+        if coll is not None:
+            out["nodes"].insert(0, {
+                "id": f"collection:{coll.id}", "kind": "collection", "uid": coll.uid,
+                "label": coll.key or coll.description or coll.uid, "hash": coll.hash,
+                "depth": 0,
+            })
+        return out
+
+
+def collection_lineage(coll: Collection, direction: Direction,
+                       depth: int | None = None) -> CollectionLineage:
+    """Runs and artifacts up- or downstream of a saved collection."""
+    from .collection_save import saved_id
+
+    cid = saved_id(coll)
+    me: Node = ("collection", cid)
+    result = CollectionLineage(me, direction, collection=coll)
+    if depth is not None and depth < 1:
+        return result
+    seeds: list[tuple[Run | Artifact, str]] = []
+    if direction == "upstream":
+        run = coll.run
+        if run is not None:
+            seeds.append((run, "output"))
+        seeds.extend((a, "member") for a in coll.ordered_artifacts.all())
+        meta = coll.meta_artifact
+        if meta is not None:
+            seeds.append((meta, "meta"))
+    else:
+        seeds.extend((r, "input") for r in coll.input_of_runs.all())
+    runs: dict[int, tuple[Run, int]] = {}
+    artifacts: dict[int, tuple[Artifact, int]] = {}
+    for record, kind in seeds:
+        node = _node(record)
+        edge = (me, node, kind) if direction == "downstream" else (node, me, kind)
+        result.collection_edges.append(edge)
+        _keep(runs, artifacts, record, 1)
+        rest = None if depth is None else depth - 1
+        if rest == 0:
+            continue
+        found = walk(node[0], node[1], direction, rest)
+        for r, d in found.runs:
+            _keep(runs, artifacts, r, d + 1)
+        for a, d in found.artifacts:
+            _keep(runs, artifacts, a, d + 1)
+    result.runs = sorted(runs.values(), key=lambda item: (item[1], item[0].id))
+    result.artifacts = sorted(artifacts.values(), key=lambda item: (item[1], item[0].id))
+    return result
+
+
+def _node(record: Any) -> Node:
+    from .models import Run
+
+    return ("run" if isinstance(record, Run) else "artifact", int(record.id))
+
+
+def _keep(runs: dict[int, tuple[Run, int]], artifacts: dict[int, tuple[Artifact, int]],
+          record: Any, depth: int) -> None:
+    kind, rid = _node(record)
+    table: dict[int, Any] = runs if kind == "run" else artifacts
+    if rid not in table or table[rid][1] > depth:
+        table[rid] = (record, depth)
+
+
+def view_lineage(coll: Collection, format: str, direction: Direction,
+                 depth: int | None) -> Any:
+    """The collection's lineage rendered by ``flowlineage.render`` when it is installed,
+    else its JSON-ready dict (``CollectionLineage.to_dict()``).
+    """
+    lineage = collection_lineage(coll, direction, depth)
+    try:
+        from .render import render  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        return lineage.to_dict()
+    return render(lineage, format)
+
+
+def describe_collection(coll: Collection, print_: bool = True) -> str:
+    """Fields, members, meta artifact, run, inputs-of and versions of a collection, as text."""
+    from .collection_io import members
+
+    lines = [f"Collection {coll.key or coll.description or ''} (uid {coll.uid or 'unsaved'})"]
+    for name in ("key", "description", "version", "hash", "reference", "reference_type",
+                 "is_latest"):
+        value = getattr(coll, name, None)
+        if value is not None:
+            lines.append(f"  {name}: {value}")
+    if coll._branch_code != 1:
+        lines.append("  in trash")
+    arts = members(coll)
+    lines.append(f"  artifacts ({len(arts)}):")
+    lines.extend(f"    {i}. {a.key or a.uid}  ({a.suffix or 'folder'}, {a.size} bytes)"
+                 for i, a in enumerate(arts))
+    meta = coll.meta_artifact
+    if meta is not None:
+        lines.append(f"  meta artifact: {meta.key or meta.uid}")
+    if coll.id is not None:
+        run = coll.run
+        if run is not None:
+            tf = run.transform
+            lines.append(f"  run: {run.uid} of {tf.type} {tf.key} ({run.status})")
+        used = coll.input_of_runs.all()
+        if used:
+            lines.append(f"  input of {len(used)} run(s): " + ", ".join(r.uid for r in used[:10]))
+        versions = coll.versions.all()
+        if len(versions) > 1:
+            lines.append("  versions: " + ", ".join(
+                v.uid[16:] + ("*" if v.is_latest else "") for v in versions))
+    text = "\n".join(lines)
+    if print_:
+        from rich.console import Console
+
+        Console().print(text, markup=False, highlight=False)
+    return text

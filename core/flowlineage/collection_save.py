@@ -1,0 +1,281 @@
+"""Building and saving collections: member hash, deduplication, versions, trash.
+
+Mirrors artifacts (``artifact_save``): a collection is identified by its ``hash``, derived
+from its members' hashes in order-independent form (plus its meta artifact's), so saving
+the same set again returns the existing collection and links the current run in
+``collection_recreating_run``. Saving under an existing ``key`` (or with ``revises=``)
+with another set makes the next version of that family.
+
+A save is one write transaction: look up the hash, give the uid a version, insert the
+row and its ordered member links. Unique constraints settle races between writers; the
+loser retries and finds the winner's collection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, exc, insert, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
+
+from . import ids
+from .errors import ValidationError
+from .hashing import hash_bytes
+from .query import MAIN
+from .storage import validate_key
+from .versioning import next_version
+
+if TYPE_CHECKING:
+    from .instance import Instance
+    from .models import Artifact, Collection, Run
+
+STEM_LEN = 16
+_SAVE_ATTEMPTS = 3
+
+
+@dataclass
+class PendingCollection:
+    """What an unsaved collection was made from, until ``save()`` stores it."""
+
+    artifacts: list[Artifact]
+    run: Run | None
+    revises: Collection | None
+
+
+def prepare(
+    coll: Collection,
+    artifacts: Any,
+    key: str | None,
+    description: str | None,
+    meta: Artifact | None,
+    reference: str | None,
+    reference_type: str | None,
+    run: Run | None,
+    revises: Collection | None,
+    version: str | None,
+) -> PendingCollection:
+    """Validate the arguments of ``Collection(...)`` and fill the unsaved record's fields."""
+    from .models import Artifact, Collection
+
+    members = [artifacts] if isinstance(artifacts, Artifact) else _as_list(artifacts)
+    if not members:
+        raise ValidationError("a collection needs at least one artifact")
+    seen: set[int] = set()
+    for position, art in enumerate(members):
+        if not isinstance(art, Artifact):
+            raise ValidationError(
+                f"collection member {position} is a {type(art).__name__}, not an Artifact"
+            )
+        _require_saved(art, f"artifact {position} ({art.key or 'no key'})")
+        if art.id in seen:
+            raise ValidationError(f"artifact {art.uid} is listed twice in the collection")
+        seen.add(art.id)
+    if meta is not None:
+        if not isinstance(meta, Artifact):
+            raise ValidationError(f"meta must be an Artifact, not a {type(meta).__name__}")
+        _require_saved(meta, "the meta artifact")
+    if revises is not None and (not isinstance(revises, Collection) or revises.id is None):
+        raise ValidationError("revises= must be a saved Collection")
+    if key is None and revises is not None:
+        key = revises.key
+    if key is not None:
+        validate_key(key)
+    if description is None and revises is not None:
+        description = revises.description
+    coll.key, coll.description, coll.version = key, description, version
+    coll.reference, coll.reference_type = reference, reference_type
+    coll.meta_artifact_id = meta.id if meta is not None else None
+    coll.hash = collection_hash(members, meta)
+    coll._branch_code, coll.is_latest = MAIN, True
+    return PendingCollection(members, run, revises)
+
+
+def _as_list(artifacts: Any) -> list[Any]:
+    if isinstance(artifacts, str | bytes) or not hasattr(artifacts, "__iter__"):
+        raise ValidationError(
+            f"artifacts must be an Artifact or a list of them, not {type(artifacts).__name__}"
+        )
+    return list(artifacts)
+
+
+def _require_saved(art: Artifact, what: str) -> None:
+    if art.id is None or getattr(art, "_pending", None) is not None:
+        raise ValidationError(f"{what} is not saved: call .save() on it before collecting it")
+
+
+def collection_hash(members: list[Artifact], meta: Artifact | None) -> str:
+    """BLAKE3 of the sorted member hashes (order-independent), plus the meta artifact's."""
+    lines = sorted(a.hash for a in members)
+    if meta is not None:
+        lines.append("meta:" + meta.hash)
+    return hash_bytes("\n".join(lines).encode())
+
+
+# ---------------------------------------------------------------- saving
+
+
+def save_collection(coll: Collection) -> Collection:
+    """Save an unsaved collection (see ``Collection.save``)."""
+    from .instance import get_instance
+    from .tracking import get_current_run, link_inputs
+
+    inst = get_instance()
+    pending: PendingCollection = coll._pending  # type: ignore[attr-defined]
+    run = pending.run if pending.run is not None else get_current_run()
+    for attempt in range(_SAVE_ATTEMPTS):
+        try:
+            previous = _save_or_adopt(inst, coll, pending, run)
+            break
+        except exc.IntegrityError as e:  # a concurrent writer won (hash, uid or reference)
+            if attempt == _SAVE_ATTEMPTS - 1:
+                raise ValidationError(f"could not save the collection: {e.orig}") from e
+    coll._pending = None  # type: ignore[attr-defined]
+    if run is not None:
+        link_inputs(run, [a for a in pending.artifacts if a.run_id != run.id])
+        if previous is not None:
+            link_collection_inputs(run, [previous])
+    return coll
+
+
+def _save_or_adopt(inst: Instance, coll: Collection, pending: PendingCollection,
+                   run: Run | None) -> Collection | None:
+    """Insert ``coll`` or adopt the collection with its hash; return the revised version."""
+    from .models import Collection, collection_artifact
+
+    with inst.write() as s:
+        existing = s.scalars(select(Collection).where(Collection.hash == coll.hash)).first()
+        if existing is not None:
+            _adopt_existing(inst, s, coll, existing, run)
+            return None
+        _check_reference(s, coll)
+        previous = _assign_version(s, coll, pending.revises)
+        coll.run_id = run.id if run is not None else None
+        row = _row(coll)
+        coll.id = s.execute(insert(Collection).values(row).returning(Collection.id)).scalar_one()
+        s.execute(insert(collection_artifact), [
+            {"collection_id": coll.id, "artifact_id": a.id, "order": i}
+            for i, a in enumerate(pending.artifacts)
+        ])
+    make_transient_to_detached(coll)
+    return previous
+
+
+def _row(coll: Collection) -> dict[str, Any]:
+    from .models import Collection
+    from .schema import utcnow
+
+    coll.created_at = utcnow()
+    row = {c.key: getattr(coll, c.key, None) for c in Collection.__mapper__.column_attrs}
+    row.pop("id")
+    return row
+
+
+def _check_reference(s: Session, coll: Collection) -> None:
+    from .models import Collection
+
+    if coll.reference is None:
+        return
+    other = s.scalars(select(Collection.uid).where(
+        Collection.reference == coll.reference,
+        Collection.reference_type == coll.reference_type,
+    )).first()
+    if other is not None:
+        raise ValidationError(
+            f"collection {other} already has reference {coll.reference!r} "
+            f"(type {coll.reference_type!r}); references are unique"
+        )
+
+
+def _assign_version(s: Session, coll: Collection, revises: Collection | None) -> Collection | None:
+    """Give ``coll`` its uid: a new family, or the next version of ``revises``/its key."""
+    from .models import Collection
+
+    previous = revises
+    if previous is None and coll.key is not None:
+        previous = s.scalars(
+            select(Collection).where(
+                Collection.key == coll.key,
+                Collection.is_latest.is_(True),
+                Collection._branch_code == MAIN,
+            ).order_by(Collection.id.desc()).limit(1)
+        ).first()
+    coll.is_latest = True
+    if previous is None:
+        coll.uid = ids.new_uid(STEM_LEN, True)
+        return None
+    coll.uid = next_version(s, Collection, previous.uid, STEM_LEN)
+    if coll.key is None:
+        coll.key = previous.key
+    return previous
+
+
+def _adopt_existing(inst: Instance, s: Session, coll: Collection, existing: Collection,
+                    run: Run | None) -> None:
+    """Make ``coll`` stand for the saved ``existing`` and link ``run`` as recreating."""
+    from .instance import insert_ignore
+    from .models import Collection, collection_recreating_run
+
+    if existing._branch_code != MAIN:  # saved again: bring it back from the trash
+        s.execute(update(Collection).where(Collection.id == existing.id)
+                  .values(_branch_code=MAIN))
+        existing._branch_code = MAIN
+    if run is not None and run.id != existing.run_id:
+        s.execute(insert_ignore(inst.dialect, collection_recreating_run).values(
+            collection_id=existing.id, run_id=run.id))
+    for attr in Collection.__mapper__.column_attrs:
+        setattr(coll, attr.key, getattr(existing, attr.key))
+    make_transient_to_detached(coll)
+
+
+# ---------------------------------------------------------------- run inputs
+
+
+def link_collection_inputs(run: Run, collections: list[Collection]) -> None:
+    """Link collections as inputs of ``run`` (idempotent; not the ones it created)."""
+    from .instance import get_instance, insert_ignore
+    from .models import run_input_collection
+
+    seen: set[int] = run.__dict__.setdefault("_fl_input_collections", set())
+    todo = {c.id for c in collections
+            if c.id is not None and c.id not in seen and c.run_id != run.id}
+    if not todo:
+        return
+    inst = get_instance()
+    with inst.write() as s:
+        s.execute(insert_ignore(inst.dialect, run_input_collection),
+                  [{"run_id": run.id, "collection_id": cid} for cid in sorted(todo)])
+    seen.update(todo)
+
+
+# ---------------------------------------------------------------- trash
+
+
+def set_branch(coll: Collection, code: int) -> None:
+    """Move a saved collection to the trash (``TRASH``) or back (``MAIN``)."""
+    from .instance import get_instance
+    from .models import Collection
+
+    with get_instance().write() as s:
+        s.execute(update(Collection).where(Collection.id == saved_id(coll))
+                  .values(_branch_code=code))
+    coll._branch_code = code
+
+
+def delete_permanently(coll: Collection) -> None:
+    """Delete the record and its links; member and meta artifacts stay."""
+    from .artifact_io import promote_latest
+    from .instance import get_instance
+    from .models import Collection
+
+    with get_instance().write() as s:
+        s.execute(delete(Collection).where(Collection.id == saved_id(coll)))
+        if coll.is_latest:
+            promote_latest(s, Collection, coll.uid[:STEM_LEN])
+
+
+def saved_id(record: Any) -> int:
+    """The id of a saved record; ``ValidationError`` if it is not saved yet."""
+    if record.id is None:
+        raise ValidationError(f"{type(record).__name__} is not saved yet: call .save() first")
+    return int(record.id)

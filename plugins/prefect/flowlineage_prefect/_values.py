@@ -1,0 +1,104 @@
+"""From Prefect parameters and return values to run params, input and output artifacts.
+
+Paths (``pathlib.Path``) and ``fl.Artifact`` objects are found at any depth of lists,
+tuples, sets and dict values; everything else only shows up in the JSON-safe params.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flowlineage.hashing import hash_file, hash_folder
+from flowlineage.models import Artifact
+from flowlineage.tracking import link_inputs
+
+if TYPE_CHECKING:
+    from flowlineage.models import Run
+
+MAX_DEPTH = 20
+MAX_REPR = 2000
+
+
+def json_safe(value: Any, depth: int = 0) -> Any:
+    """``value`` as JSON: containers recursively, anything else that JSON lacks as its repr."""
+    kind = type(value)
+    if value is None or kind in (str, int, bool):
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else repr(value)
+    if depth < MAX_DEPTH:
+        if kind is dict:
+            return {k if type(k) is str else _key(k): json_safe(v, depth + 1)
+                    for k, v in value.items()}
+        if kind in (list, tuple):
+            return [json_safe(v, depth + 1) for v in value]
+    text = repr(value)
+    return text if len(text) <= MAX_REPR else text[:MAX_REPR] + "..."
+
+
+def _key(key: Any) -> str:
+    return str(key) if type(key) in (int, float, bool) or key is None else repr(key)
+
+
+def find_data(value: Any) -> tuple[list[Path], list[Artifact]]:
+    """The paths and artifacts inside ``value``, each once, in order of appearance."""
+    paths: dict[Path, None] = {}
+    artifacts: dict[int, Artifact] = {}
+    _walk(value, paths, artifacts, 0)
+    return list(paths), list(artifacts.values())
+
+
+def _walk(value: Any, paths: dict[Path, None], artifacts: dict[int, Artifact],
+          depth: int) -> None:
+    if isinstance(value, Path):
+        paths[value] = None
+    elif isinstance(value, Artifact):
+        artifacts.setdefault(id(value), value)
+    elif depth < MAX_DEPTH and isinstance(value, list | tuple | set | frozenset | dict):
+        for item in value.values() if isinstance(value, dict) else value:
+            _walk(item, paths, artifacts, depth + 1)
+
+
+def link_input_data(run: Run, paths: list[Path], artifacts: list[Artifact]) -> None:
+    """Link the existing files and saved artifacts as inputs of ``run``.
+
+    A file is found by its content hash; one never seen before is registered as an
+    artifact no run created.
+    """
+    found = [a for a in artifacts if a.id is not None]
+    for path in paths:
+        if path.exists():
+            art = Artifact(path)
+            art._pending.use_current_run = False  # type: ignore[attr-defined]  # see docs/prefect.md
+            found.append(art.save())
+    link_inputs(run, found)
+
+
+def save_output_data(run: Run, paths: list[Path], artifacts: list[Artifact],
+                     skip: set[Path], keep_existing: bool) -> None:
+    """Save the files (except ``skip``) and unsaved artifacts as outputs of ``run``.
+
+    Content saved before is linked as recreated by ``run``, unless ``keep_existing``
+    (a flow returning what its tasks wrote), when it is left as it is.
+    """
+    todo = [a for a in artifacts if a.id is None]
+    for path in paths:
+        if path in skip or not path.exists():
+            continue
+        if keep_existing and existing_artifact(path) is not None:
+            continue
+        todo.append(Artifact(path, run=run))
+    if len(todo) == 1:
+        todo[0].save()
+    elif todo:
+        from flowlineage.api import save
+
+        save(todo)
+
+
+def existing_artifact(path: Path) -> Artifact | None:
+    """The saved artifact with the content of ``path`` (file or folder), if any."""
+    digest = hash_folder(path)[0] if path.is_dir() else hash_file(path)[0]
+    return Artifact.filter(hash=digest).first()

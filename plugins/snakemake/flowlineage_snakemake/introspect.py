@@ -1,0 +1,90 @@
+"""What log records do not carry, read from the running Snakemake ``Workflow`` in-process.
+
+A logger plugin runs inside the Snakemake process, where ``snakemake.workflow.workflow`` is
+the workflow being executed. From it come the config (the invocation's params), whether
+this is a dry or touch run, which rules have ``temp()`` outputs, and where each rule is
+written (its source). Every accessor degrades to "unknown" when the object or attribute is
+missing, so a Snakemake change costs detail, never the run. Nothing here imports Snakemake.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from typing import Any
+
+from .events import json_safe
+
+
+def current_workflow(snakefile: str | None = None) -> Any | None:
+    """The ``Workflow`` Snakemake is executing (its main Snakefile must match, when given)."""
+    module = sys.modules.get("snakemake.workflow")
+    workflow = getattr(module, "workflow", None)
+    if workflow is None or snakefile is None:
+        return workflow
+    try:
+        main = os.path.abspath(str(workflow.main_snakefile))
+    except Exception:
+        return None
+    return workflow if main == os.path.abspath(snakefile) else None
+
+
+def config_of(workflow: Any | None) -> dict[str, Any] | None:
+    """The workflow's config (config files plus ``--config`` overrides) as JSON data."""
+    config = getattr(workflow, "config", None) if workflow is not None else None
+    return json_safe(dict(config)) if isinstance(config, dict) else None
+
+
+def executes_nothing(workflow: Any | None) -> bool:
+    """Whether the workflow only pretends to run jobs (dry run or ``--touch``)."""
+    if workflow is None:
+        return False
+    try:
+        return bool(workflow.dryrun) or bool(workflow.touch)
+    except Exception:
+        return False
+
+
+def rule_has_temp_output(workflow: Any | None, rule: str) -> bool:
+    """Whether a rule marks an output ``temp()`` (Snakemake deletes it once consumed)."""
+    found = _rule(workflow, rule)
+    outputs = getattr(found, "output", None) or []
+    return any("temp" in (getattr(f, "flags", None) or {}) for f in outputs)
+
+
+def rule_source(workflow: Any | None, rule: str) -> str | None:
+    """The text of ``rule <name>:`` (or ``checkpoint``) in the file that defines it."""
+    found = _rule(workflow, rule)
+    path = getattr(found, "snakefile", None)
+    if path is None or not os.path.isfile(str(path)):
+        return None
+    return _block(_read(str(path)), rule)
+
+
+def _rule(workflow: Any | None, rule: str) -> Any | None:
+    if workflow is None:
+        return None
+    try:
+        return workflow.get_rule(rule)
+    except Exception:
+        return None
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+def _block(text: str, rule: str) -> str | None:
+    header = re.compile(rf"^(?:rule|checkpoint)\s+{re.escape(rule)}\s*:", re.MULTILINE)
+    match = header.search(text)
+    if match is None:
+        return None
+    lines = text[match.start():].splitlines(keepends=True)
+    end = len(lines)
+    for i, line in enumerate(lines[1:], start=1):
+        if line.strip() and not line[0].isspace() and not line.startswith("#"):
+            end = i
+            break
+    return "".join(lines[:end]).rstrip() + "\n"
