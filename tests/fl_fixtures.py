@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import flowlineage as fl
+import pytest
 from flowlineage.instance import Instance
 
 

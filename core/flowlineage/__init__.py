@@ -30,7 +30,11 @@ _EXPORTS = {
     "errors": "errors",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Artifact", "Collection", "Project", "Run", "Storage", "Transform", "ULabel", "connect",
+    "disconnect", "errors", "finish", "get_current_run", "get_instance", "save", "track",
+    "use_run",
+]
 
 if TYPE_CHECKING:
     from . import errors

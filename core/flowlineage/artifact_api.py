@@ -4,7 +4,6 @@ versions, loading, caching, trash, and navigation to runs.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 

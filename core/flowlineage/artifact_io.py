@@ -11,7 +11,6 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from . import ids
-
 from .lazy import require
 
 if TYPE_CHECKING:

@@ -12,10 +12,11 @@ import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import exc, func, insert, select, update
+from sqlalchemy import bindparam, exc, func, insert, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from . import ids
@@ -202,10 +203,9 @@ def save_one(art: Artifact) -> Artifact:
     uploaded = _upload(inst, art, pending, storage)
     try:
         with inst.write() as s:
-            _assign_version(s, art, pending)
+            _assign_version(s, art, pending, _latest_by_key(s, [art]).get(art.key))
             art.run_id = run.id if run is not None else None
-            s.add(art)
-            s.flush()
+            art.id = s.execute(_statements()["insert"], _row(art)).scalar_one()
     except exc.IntegrityError:
         existing = _find_by_hash(inst, art.hash)
         if existing is None:
@@ -213,6 +213,7 @@ def save_one(art: Artifact) -> Artifact:
         if uploaded:
             inst.backend(storage).delete(art._storage_key)
         return _adopt_existing(inst, art, existing, run)
+    make_transient_to_detached(art)
     _finish(art)
     notify("flowlineage_artifact_saved", artifact=art, run=run)
     return art
@@ -231,30 +232,27 @@ def save_many(artifacts: list[Artifact], max_workers: int | None = None) -> list
         a, storage, key = item
         compute_hash(inst, a, a._pending, storage, key)  # type: ignore[attr-defined]
 
-    workers = max_workers or min(8, (os.cpu_count() or 2))
-    if len(located) > 32 and workers > 1:
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(_hash, located))
-    else:
-        for item in located:
-            _hash(item)
-    existing = _existing_by_hash(inst, [a.hash for a in todo])
-    fresh: dict[str, Artifact] = {}
-    adopted: list[tuple[Artifact, Artifact]] = []
-    for a, storage, key in located:
-        if a.hash in existing:
-            adopted.append((a, existing[a.hash]))
-        elif a.hash in fresh:  # the same content twice in one batch
-            adopted.append((a, fresh[a.hash]))
-        else:
-            _assign_location(a, storage, key)
-            _upload(inst, a, a._pending, storage)  # type: ignore[attr-defined]
-            fresh[a.hash] = a
-    new = list(fresh.values())
+    workers = max_workers or min(8, 2 * (os.cpu_count() or 1))
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(_hash, located, chunksize=64))
+        existing = _existing_by_hash(inst, [a.hash for a in todo])
+        fresh: dict[str, tuple[Artifact, Storage]] = {}
+        adopted: list[tuple[Artifact, Artifact]] = []
+        for a, storage, key in located:
+            if a.hash in existing:
+                adopted.append((a, existing[a.hash]))
+            elif a.hash in fresh:  # the same content twice in one batch
+                adopted.append((a, fresh[a.hash][0]))
+            else:
+                _assign_location(a, storage, key)
+                fresh[a.hash] = (a, storage)
+        list(pool.map(lambda item: _upload(inst, item[0], item[0]._pending, item[1]),
+                      fresh.values(), chunksize=64))
+    new = [a for a, _ in fresh.values()]
     with inst.write() as s:
-        keyed = [a for a in new if a.key is not None or a._pending.revises is not None]  # type: ignore[attr-defined]
-        for a in keyed:
-            _assign_version(s, a, a._pending)  # type: ignore[attr-defined]
+        latest = _latest_by_key(s, new)
+        for a in new:
+            _assign_version(s, a, a._pending, latest.get(a.key))  # type: ignore[attr-defined]
         for a in new:
             run = _run_for(a._pending)  # type: ignore[attr-defined]
             a.run_id = run.id if run is not None else None
@@ -301,21 +299,38 @@ def _run_for_id(run_id: int | None) -> Run | None:
     return run if run is not None and run.id == run_id else None
 
 
-def _find_by_hash(inst: Instance, digest: str) -> Artifact | None:
+@cache
+def _statements() -> dict[str, Any]:
+    """Statements of the save hot path, built once so SQLAlchemy compiles them once."""
     from .models import Artifact
 
+    table = Artifact.__table__
+    return {
+        "by_hash": select(Artifact).where(Artifact.hash == bindparam("digest")),
+        "by_hashes": select(Artifact).where(Artifact.hash.in_(bindparam("digests",
+                                                                        expanding=True))),
+        "latest_by_key": select(Artifact).where(
+            Artifact.key.in_(bindparam("keys", expanding=True)),
+            Artifact.is_latest.is_(True),
+            Artifact.storage_id == bindparam("storage_id"),
+            Artifact._branch_code == MAIN,
+        ).order_by(Artifact.id),
+        "insert": insert(table).returning(table.c.id),
+    }
+
+
+def _find_by_hash(inst: Instance, digest: str) -> Artifact | None:
     with inst.read() as s:
-        return s.scalars(select(Artifact).where(Artifact.hash == digest)).first()
+        return s.scalars(_statements()["by_hash"], {"digest": digest}).first()
 
 
 def _existing_by_hash(inst: Instance, digests: list[str]) -> dict[str, Artifact]:
-    from .models import Artifact
 
     found: dict[str, Artifact] = {}
     with inst.read() as s:
         for chunk in range(0, len(digests), 500):
             part = digests[chunk : chunk + 500]
-            for a in s.scalars(select(Artifact).where(Artifact.hash.in_(part))):
+            for a in s.scalars(_statements()["by_hashes"], {"digests": part}):
                 found[a.hash] = a
     return found
 
@@ -358,38 +373,39 @@ def _put(backend: Any, local: Path, art: Artifact, is_dir: bool) -> None:
         backend.put_file(local, art._storage_key)
 
 
-def _assign_version(s: Session, art: Artifact, pending: Pending) -> None:
+def _latest_by_key(s: Session, artifacts: list[Artifact]) -> dict[str | None, Artifact]:
+    """The latest main-branch artifact for each key among ``artifacts`` (same storage)."""
+
+    found: dict[str | None, Artifact] = {}
+    by_storage: dict[int, list[str]] = {}
+    for a in artifacts:
+        if a.key is not None:
+            by_storage.setdefault(a.storage_id, []).append(a.key)
+    for storage_id, keys in by_storage.items():
+        for start in range(0, len(keys), 500):
+            params = {"keys": keys[start : start + 500], "storage_id": storage_id}
+            for prev in s.scalars(_statements()["latest_by_key"], params):
+                found[prev.key] = prev
+    return found
+
+
+def _assign_version(s: Session, art: Artifact, pending: Pending,
+                    latest_same_key: Artifact | None) -> None:
     """Give ``art`` its uid: a new family, or the next version of ``revises``/its key."""
     from .models import Artifact
 
-    previous = pending.revises
-    if previous is None and art.key is not None:
-        previous = s.scalars(
-            select(Artifact).where(
-                Artifact.key == art.key,
-                Artifact.is_latest.is_(True),
-                Artifact.storage_id == art.storage_id,
-                Artifact._branch_code == MAIN,
-            ).order_by(Artifact.id.desc()).limit(1)
-        ).first()
+    previous = pending.revises or latest_same_key
     if previous is None:
         if not getattr(art, "uid", None):
             art.uid = ids.new_uid(16, True)
         return
     stem = previous.uid[:16]
-    last = s.execute(
-        select(func.max(Artifact.uid)).where(
-            Artifact.uid >= stem, Artifact.uid < ids.family_upper_bound(stem)
-        )
-    ).scalar_one()
+    family = (Artifact.uid >= stem, Artifact.uid < ids.family_upper_bound(stem))
+    last = s.execute(select(func.max(Artifact.uid)).where(*family)).scalar_one()
     art.uid = stem + ids.next_version_suffix(last[16:])
     if art.key is None:
         art.key = previous.key
-    s.execute(
-        update(Artifact)
-        .where(Artifact.uid >= stem, Artifact.uid < ids.family_upper_bound(stem))
-        .values(is_latest=False)
-    )
+    s.execute(update(Artifact).where(*family).values(is_latest=False))
     art.is_latest = True
 
 

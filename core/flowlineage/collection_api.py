@@ -17,7 +17,11 @@ from .query import MAIN, TRASH
 from .record import Record
 
 if TYPE_CHECKING:
+    import os
+
     from .collection_lineage import CollectionLineage
+    from .collection_save import PendingCollection
+    from .lineage import Direction
     from .mapped import MappedCollection
     from .models import Artifact, Collection, Project, Run, Transform, ULabel
     from .query import QuerySet
@@ -40,6 +44,7 @@ class CollectionMixin(Record):
     version: str | None
     is_latest: bool
     _branch_code: int
+    _pending: PendingCollection | None  # set until save(); absent on loaded records
 
     def __init__(
         self,
@@ -61,8 +66,8 @@ class CollectionMixin(Record):
         """
         from .collection_save import prepare
 
-        self._pending = prepare(self, artifacts, key, description, meta,  # type: ignore[arg-type]
-                                reference, reference_type, run, revises, version)
+        self._pending = prepare(self, artifacts, key, description,  # type: ignore[arg-type]
+                                meta, reference, reference_type, run, revises, version)
 
     def save(self) -> Self:
         """Save the collection and its ordered member links in one transaction.
@@ -301,13 +306,14 @@ class CollectionMixin(Record):
 
         return collection_lineage(self, "downstream", depth)  # type: ignore[arg-type]
 
-    def view_lineage(self, format: str = "json", upstream: bool = True,
-                     depth: int | None = None) -> Any:
-        """The lineage rendered in ``format`` (text, mermaid, dot, json, html)."""
+    def view_lineage(self, format: str = "text", path: str | os.PathLike[str] | None = None,
+                     direction: Direction = "upstream", depth: int | None = None) -> str:
+        """The lineage drawn as ``text``, ``mermaid``, ``dot``, ``json`` or ``html``; also
+        written to ``path`` when given.
+        """
         from .collection_lineage import view_lineage
 
-        return view_lineage(self, format, "upstream" if upstream else "downstream",  # type: ignore[arg-type]
-                            depth)
+        return view_lineage(self, format, path, direction, depth)  # type: ignore[arg-type]
 
     def describe(self, print_: bool = True) -> str:
         """A readable summary: fields, members, meta artifact, run, inputs-of and versions."""

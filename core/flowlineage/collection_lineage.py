@@ -8,15 +8,23 @@ those nodes, merged at the smallest depth.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .errors import ValidationError
 from .lineage import Direction, Lineage, walk
 
 if TYPE_CHECKING:
+    import os
+
+    from . import render
     from .models import Artifact, Collection, Run
 
 Node = tuple[str, int]
+_DRAWN_AS = {"member": "input", "meta": "input"}
+"""Edge kinds the renderer does not know yet, drawn as the nearest kind it knows."""
 
 
 @dataclass
@@ -24,6 +32,7 @@ class CollectionLineage(Lineage):
     """A ``Lineage`` that starts at a collection and knows its edges to that collection."""
 
     collection: Collection | None = None
+    n_artifacts: int = 0
     collection_edges: list[tuple[Node, Node, str]] = field(default_factory=list)
 
     def edges(self) -> list[tuple[Node, Node, str]]:
@@ -40,6 +49,7 @@ class CollectionLineage(Lineage):
             out["nodes"].insert(0, {
                 "id": f"collection:{coll.id}", "kind": "collection", "uid": coll.uid,
                 "label": coll.key or coll.description or coll.uid, "hash": coll.hash,
+                "n_artifacts": self.n_artifacts,
                 "depth": 0,
             })
         return out
@@ -52,7 +62,8 @@ def collection_lineage(coll: Collection, direction: Direction,
 
     cid = saved_id(coll)
     me: Node = ("collection", cid)
-    result = CollectionLineage(me, direction, collection=coll)
+    arts = coll.ordered_artifacts.all()
+    result = CollectionLineage(me, direction, collection=coll, n_artifacts=len(arts))
     if depth is not None and depth < 1:
         return result
     seeds: list[tuple[Run | Artifact, str]] = []
@@ -60,7 +71,7 @@ def collection_lineage(coll: Collection, direction: Direction,
         run = coll.run
         if run is not None:
             seeds.append((run, "output"))
-        seeds.extend((a, "member") for a in coll.ordered_artifacts.all())
+        seeds.extend((a, "member") for a in arts)
         meta = coll.meta_artifact
         if meta is not None:
             seeds.append((meta, "meta"))
@@ -100,17 +111,47 @@ def _keep(runs: dict[int, tuple[Run, int]], artifacts: dict[int, tuple[Artifact,
         table[rid] = (record, depth)
 
 
-def view_lineage(coll: Collection, format: str, direction: Direction,
-                 depth: int | None) -> Any:
-    """The collection's lineage rendered by ``flowlineage.render`` when it is installed,
-    else its JSON-ready dict (``CollectionLineage.to_dict()``).
+def view_lineage(coll: Collection, format: str, path: str | os.PathLike[str] | None,
+                 direction: Direction, depth: int | None) -> str:
+    """The collection's lineage drawn with ``flowlineage.render`` (text, mermaid, dot,
+    json, html); also written to ``path`` when given.
     """
+    from . import render
+
     lineage = collection_lineage(coll, direction, depth)
-    try:
-        from .render import render  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        return lineage.to_dict()
-    return render(lineage, format)
+    data = lineage.to_dict()
+    if format == "json":
+        out = json.dumps(data, indent=2, default=str) + "\n"
+    else:
+        draw = {"text": render.to_text, "mermaid": render.to_mermaid, "dot": render.to_dot,
+                "html": render.to_html}.get(format)
+        if draw is None:
+            raise ValidationError(f"unknown lineage format {format!r}; use one of "
+                                  f"{', '.join(render.FORMATS)}")
+        out = draw(_graph(data))
+    if path is not None:
+        Path(path).write_text(out, encoding="utf-8")
+    return out
+
+
+def _graph(data: dict[str, Any]) -> render.Graph:
+    """A ``render.Graph`` of ``CollectionLineage.to_dict()``; members are drawn as inputs."""
+    from .render import Graph, Node, human_size
+
+    nodes: dict[str, Node] = {}
+    for info in data["nodes"]:
+        if info["kind"] == "run":
+            detail = f"{info['orchestrator']} · {info['status']}"
+        elif info["kind"] == "artifact":
+            detail = human_size(info["size"])
+        else:
+            detail = f"{info['n_artifacts']} artifact(s)"
+        nodes[info["id"]] = Node(info["id"], info["kind"], str(info["label"]), detail,
+                                 info["depth"], info)
+    edges = [(e["source"], e["target"], _DRAWN_AS.get(e["kind"], e["kind"]))
+             for e in data["edges"]]
+    start = data["start"]
+    return Graph(f"{start['kind']}:{start['id']}", data["direction"], nodes, edges)
 
 
 def describe_collection(coll: Collection, print_: bool = True) -> str:

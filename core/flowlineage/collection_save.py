@@ -121,7 +121,8 @@ def save_collection(coll: Collection) -> Collection:
     from .tracking import get_current_run, link_inputs
 
     inst = get_instance()
-    pending: PendingCollection = coll._pending  # type: ignore[attr-defined]
+    pending = coll._pending
+    assert pending is not None
     run = pending.run if pending.run is not None else get_current_run()
     for attempt in range(_SAVE_ATTEMPTS):
         try:
@@ -130,7 +131,7 @@ def save_collection(coll: Collection) -> Collection:
         except exc.IntegrityError as e:  # a concurrent writer won (hash, uid or reference)
             if attempt == _SAVE_ATTEMPTS - 1:
                 raise ValidationError(f"could not save the collection: {e.orig}") from e
-    coll._pending = None  # type: ignore[attr-defined]
+    coll._pending = None
     if run is not None:
         link_inputs(run, [a for a in pending.artifacts if a.run_id != run.id])
         if previous is not None:
@@ -151,8 +152,8 @@ def _save_or_adopt(inst: Instance, coll: Collection, pending: PendingCollection,
         _check_reference(s, coll)
         previous = _assign_version(s, coll, pending.revises)
         coll.run_id = run.id if run is not None else None
-        row = _row(coll)
-        coll.id = s.execute(insert(Collection).values(row).returning(Collection.id)).scalar_one()
+        table = Collection.__table__
+        coll.id = s.execute(insert(table).returning(table.c.id), _row(coll)).scalar_one()
         s.execute(insert(collection_artifact), [
             {"collection_id": coll.id, "artifact_id": a.id, "order": i}
             for i, a in enumerate(pending.artifacts)
@@ -166,16 +167,16 @@ def _row(coll: Collection) -> dict[str, Any]:
     from .schema import utcnow
 
     coll.created_at = utcnow()
-    row = {c.key: getattr(coll, c.key, None) for c in Collection.__mapper__.column_attrs}
-    row.pop("id")
-    return row
+    mapper = Collection.__mapper__
+    return {col.name: getattr(coll, mapper.get_property_by_column(col).key, None)
+            for col in Collection.__table__.columns if col.name != "id"}
 
 
 def _check_reference(s: Session, coll: Collection) -> None:
     from .models import Collection
 
-    if coll.reference is None:
-        return
+    if coll.reference is None or coll.reference_type is None:
+        return  # as the unique constraint: NULLs never conflict
     other = s.scalars(select(Collection.uid).where(
         Collection.reference == coll.reference,
         Collection.reference_type == coll.reference_type,

@@ -16,7 +16,8 @@ def describe_artifact(art: Artifact, print_: bool = True) -> str:
         value = getattr(art, name, None)
         if value is not None:
             lines.append(f"  {name.lstrip('_')}: {value}")
-    lines.append(f"  storage: {art.storage.root}  ({'in place' if not art._key_is_virtual else 'copied'})")
+    placement = "copied" if art._key_is_virtual else "in place"
+    lines.append(f"  storage: {art.storage.root}  ({placement})")
     lines.append(f"  path: {art.path}")
     if art._branch_code != 1:
         lines.append("  in trash")

@@ -9,9 +9,12 @@ VERSION_LEN = 4
 FIRST_VERSION = "0000"
 
 
+_rng = secrets.SystemRandom()
+
+
 def base62(n: int) -> str:
-    """Return ``n`` random base62 characters (cryptographically random)."""
-    return "".join(secrets.choice(BASE62) for _ in range(n))
+    """Return ``n`` random base62 characters (from the OS's random source)."""
+    return "".join(_rng.choices(BASE62, k=n))
 
 
 def new_uid(stem_len: int, versioned: bool) -> str:

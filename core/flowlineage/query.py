@@ -55,7 +55,9 @@ def compile_lookups(
         for rel in parts[:-1]:
             target = model_for_relation(current, rel)
             if target is None:
-                raise InvalidLookup(f"{model.__name__} lookup {raw_key!r}: {rel!r} is not a relation")
+                raise InvalidLookup(
+                    f"{model.__name__} lookup {raw_key!r}: {rel!r} is not a relation"
+                )
             path = (*path, rel)
             if path not in joins:
                 alias = aliased(target)

@@ -520,9 +520,10 @@ def _layers(ids: list[str], dag: list[tuple[str, str, bool]]) -> dict[str, int]:
 def _order(ids: list[str], layer: dict[str, int], n_layers: int, up: dict[str, list[str]],
            down: dict[str, list[str]]) -> list[list[str]]:
     """Order each layer by barycenter sweeps, keeping the ordering with fewest crossings."""
+    # a depth-first preorder from the leftmost nodes keeps related nodes together to begin with
     rank: dict[str, float] = {}
     first = {v: i for i, v in enumerate(ids)}
-    for v in sorted(ids, key=lambda x: (layer[x], first[x])):  # depth-first preorder keeps related nodes together to begin with
+    for v in sorted(ids, key=lambda x: (layer[x], first[x])):
         if v in rank:
             continue
         stack = [v]

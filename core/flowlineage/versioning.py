@@ -20,8 +20,9 @@ def next_version(s: Session, model: Any, previous_uid: str, stem_len: int) -> st
     Run inside the write transaction that inserts the new version, which then takes
     ``is_latest=True``.
     """
+    table = model.__table__  # Core statements: no ORM session synchronisation needed
     stem = previous_uid[:stem_len]
-    family = (model.uid >= stem, model.uid < ids.family_upper_bound(stem))
-    last = s.execute(select(func.max(model.uid)).where(*family)).scalar_one()
-    s.execute(update(model).where(*family).values(is_latest=False))
+    family = (table.c.uid >= stem, table.c.uid < ids.family_upper_bound(stem))
+    last = s.execute(select(func.max(table.c.uid)).where(*family)).scalar_one()
+    s.execute(update(table).where(*family, table.c.is_latest.is_(True)).values(is_latest=False))
     return stem + ids.next_version_suffix(last[stem_len:])

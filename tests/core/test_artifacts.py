@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 import flowlineage as fl
+import pytest
 from flowlineage.errors import InvalidKey, StorageError, ValidationError
 from flowlineage.hashing import hash_file
 from flowlineage.instance import Instance

@@ -7,9 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import flowlineage as fl
+import pytest
 from flowlineage.instance import Instance
 
 SAME_BYTES = """

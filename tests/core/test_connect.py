@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-from sqlalchemy import text
-
 import flowlineage as fl
+import pytest
 from flowlineage.errors import ConfigurationError, NotConnected
 from flowlineage.instance import Instance
+from sqlalchemy import text
 
 
 def test_embedded_default_lives_under_home(fl_home: Path) -> None:

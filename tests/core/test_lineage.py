@@ -6,11 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import event
-
 import flowlineage as fl
 from flowlineage.ingest import get_or_create_transform, link_run_inputs
 from flowlineage.instance import Instance
+from sqlalchemy import event
 
 
 @contextmanager

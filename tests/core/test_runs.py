@@ -5,9 +5,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import pytest
-
 import flowlineage as fl
+import pytest
 from flowlineage.errors import DoesNotExist, InvalidLookup, MultipleResultsFound, ValidationError
 from flowlineage.ingest import get_or_create_transform, upsert_runs
 from flowlineage.instance import Instance

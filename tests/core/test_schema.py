@@ -8,7 +8,6 @@ import sys
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-
 from flowlineage import migrations
 from flowlineage.instance import Instance
 from flowlineage.schema import Base

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from flowlineage.errors import InvalidKey, StorageError
 from flowlineage.hashing import hash_file, hash_folder
 from flowlineage.storage import FsspecBackend, LocalBackend, StorageBackend, validate_key

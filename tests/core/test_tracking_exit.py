@@ -9,9 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 import flowlineage as fl
+import pytest
 
 PRELUDE = "import flowlineage as fl, sys, time, os\nfl.connect()\nrun = fl.track()\n" \
           "print(run.uid, flush=True)\n"

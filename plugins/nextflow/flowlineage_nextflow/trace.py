@@ -273,7 +273,8 @@ def _parse_lines(lines: Iterable[str], source: str) -> TraceFile:
     direct = [(c, at[c], f) for c, f in converter.items() if f in (_to_date, _to_text)]
     cached = tuple(c for c, f in converter.items() if f not in (_to_date, _to_text))
     caches: list[dict[str, Metric]] = [{NA: None} for _ in cached]
-    cached_raws = itemgetter(*(at[c] for c in cached), width)  # extra "-": always a tuple
+    # One extra "-" makes itemgetter always return a tuple; zip(strict=False) drops it.
+    cached_raws = itemgetter(*(at[c] for c in cached), width)
     ints: dict[str, int | None] = {NA: None}
 
     seen: set[str] = set()
@@ -321,12 +322,12 @@ def _parse_lines(lines: Iterable[str], source: str) -> TraceFile:
                 ints[attempt_raw] = _to_optional_int(attempt_raw)
             raws = cached_raws(values)
             try:
-                metrics = dict(zip(cached, map(getitem, caches, raws)))
+                metrics = dict(zip(cached, map(getitem, caches, raws), strict=False))
             except KeyError:
-                for field, cache, raw in zip(cached, caches, raws):
+                for field, cache, raw in zip(cached, caches, raws, strict=False):
                     if raw not in cache:
                         cache[raw] = converter[field](raw)
-                metrics = dict(zip(cached, map(getitem, caches, raws)))
+                metrics = dict(zip(cached, map(getitem, caches, raws), strict=False))
             for field, i, convert in direct:
                 metrics[field] = convert(values[i])
         except ValueError as exc:

@@ -1,17 +1,21 @@
-"""Parse the values Nextflow writes into trace files and weblog events.
+"""Parse the values Nextflow writes into trace files, weblog events and lineage records.
 
 Nextflow renders each trace field either human-readable (the default: ``4m 19s``, ``3.1 MB``,
 ``24.1%``, ``2021-03-29 19:50:21.822``) or raw (``trace.raw = true`` and the weblog ``trace``
 object: milliseconds, bytes, plain numbers, epoch milliseconds). Every parser here accepts both
 renderings, returns ``None`` for Nextflow's "not available" marker ``-`` and raises
 :class:`ValueError` with a short reason (no location: the caller adds it) for anything else.
+:func:`load_json` is the strict JSON decoding shared by the weblog and lineage parsers.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import TypeAlias
+
+from flowlineage.errors import IngestionError
 
 NA = "-"
 """What Nextflow writes for a value that is not available."""
@@ -25,7 +29,8 @@ _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
 _DURATION_MS = {"d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1_000, "ms": 1}
 _DURATION_RANK = {"d": 0, "h": 1, "m": 2, "s": 3, "ms": 4}
 _SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?) ?([KMGTPEZ]?B)")
-_SIZE_FACTOR = {unit: 1024**i for i, unit in enumerate(("B", "KB", "MB", "GB", "TB", "PB", "EB", "ZB"))}
+_SIZE_UNITS = ("B", "KB", "MB", "GB", "TB", "PB", "EB", "ZB")
+_SIZE_FACTOR = {unit: 1024**i for i, unit in enumerate(_SIZE_UNITS)}
 _PERCENT = re.compile(r"[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?%?")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LOCAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?")
@@ -130,3 +135,32 @@ def parse_timestamp(value: str | int) -> datetime | None:
         return _EPOCH + timedelta(milliseconds=epoch_ms)
     except OverflowError:
         raise ValueError(f"epoch milliseconds out of range: {epoch_ms}") from None
+
+
+def _reject_constant(name: str) -> Json:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def load_json(data: str | bytes, *, source: str) -> Json:
+    """Decode a strict JSON document (UTF-8; no ``NaN``/``Infinity``).
+
+    Raises :class:`~flowlineage.errors.IngestionError` naming ``source`` and the line of the
+    first error (the byte offset too for non-UTF-8 bytes).
+    """
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+    except UnicodeDecodeError as exc:
+        assert isinstance(data, bytes)
+        raise IngestionError(
+            f"not UTF-8: byte 0x{data[exc.start]:02x} at byte offset {exc.start}",
+            source=source, line=data.count(b"\n", 0, exc.start) + 1,
+        ) from None
+    try:
+        result: Json = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise IngestionError(
+            f"invalid JSON: {exc.msg} (column {exc.colno})", source=source, line=exc.lineno
+        ) from None
+    except (ValueError, RecursionError) as exc:
+        raise IngestionError(f"invalid JSON: {exc}", source=source) from None
+    return result

@@ -2,12 +2,15 @@
 
 Paths (``pathlib.Path``) and ``fl.Artifact`` objects are found at any depth of lists,
 tuples, sets and dict values; everything else only shows up in the JSON-safe params.
+Parameters that are files are inputs; folders are not (a folder parameter is usually a
+working or output directory; pass a saved folder Artifact to record one as an input).
+Returned files and folders are outputs.
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 from flowlineage.hashing import hash_file, hash_folder
@@ -22,12 +25,14 @@ MAX_REPR = 2000
 
 
 def json_safe(value: Any, depth: int = 0) -> Any:
-    """``value`` as JSON: containers recursively, anything else that JSON lacks as its repr."""
+    """``value`` as JSON: containers recursively, paths as strings, other values as repr."""
     kind = type(value)
     if value is None or kind in (str, int, bool):
         return value
     if kind is float:
         return value if math.isfinite(value) else repr(value)
+    if isinstance(value, PurePath):
+        return str(value)
     if depth < MAX_DEPTH:
         if kind is dict:
             return {k if type(k) is str else _key(k): json_safe(v, depth + 1)
@@ -62,14 +67,14 @@ def _walk(value: Any, paths: dict[Path, None], artifacts: dict[int, Artifact],
 
 
 def link_input_data(run: Run, paths: list[Path], artifacts: list[Artifact]) -> None:
-    """Link the existing files and saved artifacts as inputs of ``run``.
+    """Link the files and saved artifacts as inputs of ``run`` (folders are left out).
 
     A file is found by its content hash; one never seen before is registered as an
     artifact no run created.
     """
     found = [a for a in artifacts if a.id is not None]
     for path in paths:
-        if path.exists():
+        if path.is_file():
             art = Artifact(path)
             art._pending.use_current_run = False  # type: ignore[attr-defined]  # see docs/prefect.md
             found.append(art.save())

@@ -27,6 +27,7 @@ INTERRUPT_MESSAGES = (
 _ANNOTATED = re.compile(r"^(?P<path>.+?) \((?P<label>[^()]*)\)$")
 _NOT_LOCAL = ("pipe", "service", "storage")  # annotations of files that are no local files
 _JOB_IN_MESSAGE = re.compile(r"\bJob (\d+)\b")
+_KILLED = re.compile(r"died with <Signals\.SIG(?:INT|TERM|HUP)\b")
 
 
 def event_of(record: logging.LogRecord) -> str | None:
@@ -62,6 +63,11 @@ def job_in_error(text: str) -> int | None:
     """The job id an error message names (``"... Job 3 completed ..."``), if any."""
     match = _JOB_IN_MESSAGE.search(text)
     return int(match.group(1)) if match else None
+
+
+def killed_by_user(text: str) -> bool:
+    """Whether a job error says the command died of SIGINT, SIGTERM or SIGHUP (not a bug)."""
+    return _KILLED.search(text) is not None
 
 
 def local_path(entry: Any, workdir: str) -> str | None:
@@ -105,12 +111,13 @@ def job_params(record: logging.LogRecord) -> dict[str, Any]:
     """Run params of a job: its wildcards, threads and resources."""
     wildcards = getattr(record, "wildcards", None) or {}
     resources = getattr(record, "resources", None)
-    items = resources.items() if hasattr(resources, "items") else []
-    return json_safe({
+    items = resources.items() if resources is not None and hasattr(resources, "items") else []
+    params: dict[str, Any] = json_safe({
         "wildcards": dict(wildcards),
         "threads": getattr(record, "threads", None),
         "resources": {k: v for k, v in items if not str(k).startswith("_")},
     })
+    return params
 
 
 def job_name(rule: str, params: dict[str, Any]) -> str:

@@ -1,30 +1,92 @@
+"""Snakemake logger plugin ``flowlineage``: ``snakemake --logger flowlineage ...``.
+
+The classes Snakemake's plugin interface requires; the work is done by
+``flowlineage_snakemake.recorder``. Settings become ``--logger-flowlineage-<name>`` options.
+
+No ``from __future__ import annotations`` here: Snakemake reads the settings' field types at
+run time, and wants ``Optional[str]`` (not ``str | None``) to build the CLI options.
+"""
+
 from dataclasses import dataclass, field
+from logging import LogRecord
 from typing import Optional
-import json, os, threading
+
+from flowlineage_snakemake.recorder import REGISTER_MODES, Options, Recorder
 from snakemake_interface_logger_plugins.base import LogHandlerBase
 from snakemake_interface_logger_plugins.settings import LogHandlerSettingsBase
 
+
 @dataclass
 class LogHandlerSettings(LogHandlerSettingsBase):
-    db: Optional[str] = field(default=None, metadata={"help": "db url", "env_var": True})
+    """Settings of the flowlineage logger."""
+
+    db: Optional[str] = field(default=None, metadata={  # noqa: UP045
+        "help": "Database URL of the flowlineage instance (default: FLOWLINEAGE_DB, else "
+                "SQLite under FLOWLINEAGE_HOME).",
+        "env_var": True,
+    })
+    storage: Optional[str] = field(default=None, metadata={  # noqa: UP045
+        "help": "Default storage root (default: FLOWLINEAGE_STORAGE, else a folder under "
+                "FLOWLINEAGE_HOME).",
+        "env_var": True,
+    })
+    register: str = field(default="in-place", metadata={
+        "help": "in-place: register the working directory as a storage root so files in it "
+                "are recorded where they are (key = relative path); copy: copy them into "
+                "the default storage.",
+        "choices": list(REGISTER_MODES),
+    })
+    no_hash_inputs: bool = field(default=False, metadata={
+        "help": "Do not hash input files the run did not produce; link them only to an "
+                "artifact already recorded under the same key and size.",
+    })
+
 
 class LogHandler(LogHandlerBase):
-    def __post_init__(self):
-        self.f = open(os.environ.get("DUMP", "/tmp/smk_explore/dump.jsonl"), "a")
-        self.f.write(json.dumps({"INIT": str(self.common_settings), "thread": threading.current_thread().name}) + "\n")
-    def emit(self, record):
-        d = {k: v for k, v in record.__dict__.items() if k not in ("args","exc_info","exc_text","stack_info","lineno","funcName","pathname","filename","module","msecs","relativeCreated","processName","process","taskName","levelno")}
-        d["thread"] = threading.current_thread().name
-        self.f.write(json.dumps(d, default=repr) + "\n"); self.f.flush()
-    def close(self):
-        self.f.write('{"CLOSE": 1}\n'); self.f.close(); super().close()
+    """Records lineage of the workflow from Snakemake's log events."""
+
+    def __post_init__(self) -> None:
+        from flowlineage.tracking import get_current_run
+
+        settings = self.settings if isinstance(self.settings, LogHandlerSettings) else (
+            LogHandlerSettings())
+        self.recorder = Recorder(
+            Options(db=settings.db, storage=settings.storage, register=settings.register,
+                    hash_inputs=not settings.no_hash_inputs),
+            dryrun=bool(self.common_settings.dryrun),
+            parent=get_current_run(),  # captured here: emit() runs on another thread
+        )
+
+    def emit(self, record: LogRecord) -> None:
+        """Hand one record to the recorder."""
+        self.recorder.handle(record)
+
+    def close(self) -> None:
+        """Snakemake is done: end the invocation and write what is left."""
+        self.recorder.close()
+        super().close()
+
     @property
-    def writes_to_stream(self): return False
+    def writes_to_stream(self) -> bool:
+        """This handler prints nothing."""
+        return False
+
     @property
-    def writes_to_file(self): return False
+    def writes_to_file(self) -> bool:
+        """This handler writes no log file."""
+        return False
+
     @property
-    def has_filter(self): return True
+    def has_filter(self) -> bool:
+        """Own (empty) filter: it must see every event, whatever ``--quiet`` hides."""
+        return True
+
     @property
-    def has_formatter(self): return True
+    def has_formatter(self) -> bool:
+        """No text formatting is needed."""
+        return True
+
     @property
-    def needs_rulegraph(self): return False
+    def needs_rulegraph(self) -> bool:
+        """The rule graph is not used."""
+        return False

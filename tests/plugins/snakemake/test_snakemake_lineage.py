@@ -1,0 +1,320 @@
+"""``snakemake --logger flowlineage``: runs, artifacts and links of real workflow runs."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from smk_helpers import SNAKEFILE, SNAKEMAKE, Runner, write_workflow
+
+import flowlineage as fl
+from flowlineage.hashing import hash_file
+from flowlineage.instance import Instance
+
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def invocations() -> list[fl.Run]:
+    return fl.Run.filter(reference_type="snakemake_workflow").order_by("id").all()
+
+
+def jobs_of(invocation: fl.Run) -> dict[str, fl.Run]:
+    """The job runs of an invocation by name (``count[sample=a]``)."""
+    runs = fl.Run.filter(initiated_by_run_id=invocation.id, reference_type="snakemake_job")
+    return {r.name or "": r for r in runs.all()}
+
+
+def keys(artifacts: list[fl.Artifact]) -> set[str]:
+    return {a.key or "" for a in artifacts}
+
+
+def test_workflow_is_recorded(instance: Instance, workflow: Path, run_snakemake: Runner) -> None:
+    run_snakemake(workflow, "--config", "extra=1")
+
+    (inv,) = invocations()
+    assert inv.status == "completed" and inv.finished_at is not None
+    assert UUID.match(inv.reference or "")
+    assert inv.params == {"samples": ["a", "b", "c"], "greeting": "hello", "extra": 1}
+    assert "--logger=flowlineage" in (inv.cli_args or "")
+    tf = inv.transform
+    assert (tf.key, tf.type, tf.source_code) == ("snakemake:Snakefile", "pipeline", SNAKEFILE)
+
+    jobs = jobs_of(inv)
+    assert set(jobs) == {"all", "merge", "report"} | {
+        f"{rule}[sample={s}]" for rule in ("upper", "count") for s in "abc"}
+    assert {r.status for r in jobs.values()} == {"completed"}
+    count_a = jobs["count[sample=a]"]
+    assert count_a.reference == f"{inv.reference}:{count_a.reference.split(':')[1]}"
+    params = count_a.params or {}
+    assert (params["wildcards"], params["threads"]) == ({"sample": "a"}, 1)  # 2, scaled to -c1
+    assert params["resources"]["mem_mb"] == 10
+    assert count_a.cli_args and "wc -c < work/a.upper" in count_a.cli_args
+    rule_tf = count_a.transform
+    assert (rule_tf.key, rule_tf.type) == ("snakemake:Snakefile:count", "rule")
+    assert rule_tf.source_code and rule_tf.source_code.startswith("rule count:\n")
+    assert "rule merge" not in rule_tf.source_code
+    assert count_a.started_at <= count_a.finished_at  # type: ignore[operator]
+
+    # outputs: registered in place (key = path relative to the workflow directory)
+    upper_a = fl.Artifact.get(key="work/a.upper")
+    assert upper_a.run_id == jobs["upper[sample=a]"].id
+    assert upper_a.hash == hash_file(workflow / "work" / "a.upper")[0]
+    assert not upper_a._key_is_virtual
+    assert Path(upper_a.path) == workflow / "work" / "a.upper"  # type: ignore[arg-type]
+    assert fl.Storage.get(upper_a.storage_id).root == str(workflow.resolve())
+    log = fl.Artifact.get(key="logs/upper_a.log")
+    assert (log.kind, log.run_id) == ("log", jobs["upper[sample=a]"].id)
+    bench = fl.Artifact.get(key="benchmarks/merge.tsv")
+    assert (bench.kind, bench.run_id) == ("benchmark", jobs["merge"].id)
+
+    # inputs: the output of one job is the same artifact as the input of the next
+    assert [a.id for a in count_a.input_artifacts.all()] == [upper_a.id]
+    assert keys(jobs["merge"].input_artifacts.all()) == {f"work/{s}.count" for s in "abc"}
+    assert keys(jobs["all"].input_artifacts.all()) == {"results/report.txt"}
+    raw = keys(inv.input_artifacts.all())
+    assert raw == {"data/a.txt", "data/b.txt", "data/c.txt"}
+    assert fl.Artifact.get(key="data/a.txt").run_id is None
+
+    # one upstream query from the final report reaches every job and every input file
+    lineage = fl.Artifact.get(key="results/report.txt").upstream()
+    assert {r.id for r in lineage.run_list} == {r.id for r in jobs.values() if r.name != "all"} | {
+        inv.id}
+    assert raw <= keys(lineage.artifact_list)
+
+
+def test_keep_going_records_the_failure(instance: Instance, tmp_path: Path,
+                                        run_snakemake: Runner) -> None:
+    workdir = tmp_path / "wf"
+    workdir.mkdir()
+    (workdir / "Snakefile").write_text(
+        'rule all:\n    input: "ok.txt", "after_bad.txt"\n'
+        'rule ok:\n    output: "ok.txt"\n    shell: "echo ok > {output}"\n'
+        'rule bad:\n    output: "bad.txt"\n    log: "bad.log"\n'
+        '    shell: "echo broken > {log}; exit 3"\n'
+        'rule after_bad:\n    input: "bad.txt"\n    output: "after_bad.txt"\n'
+        '    shell: "cp {input} {output}"\n'
+    )
+    proc = run_snakemake(workdir, "--keep-going", check=False)
+    assert proc.returncode == 1
+
+    (inv,) = invocations()
+    assert inv.status == "errored"
+    assert "did not complete successfully" in (inv.description or "")
+    jobs = jobs_of(inv)
+    assert set(jobs) == {"ok", "bad"}  # after_bad and all never ran
+    assert jobs["ok"].status == "completed"
+    assert keys(jobs["ok"].output_artifacts.all()) == {"ok.txt"}
+    bad = jobs["bad"]
+    assert bad.status == "errored" and bad.finished_at is not None
+    assert "non-zero exit status 3" in (bad.description or "")
+    assert [(a.key, a.kind) for a in bad.output_artifacts.all()] == [("bad.log", "log")]
+    assert fl.Run.filter(reference_type="snakemake_job", status="errored").count() == 1
+
+
+@pytest.mark.parametrize("any_instance", ["sqlite", "postgres"], indirect=True)
+def test_parallel_jobs(any_instance: Instance, tmp_path: Path, run_snakemake: Runner) -> None:
+    samples = [f"s{i}" for i in range(8)]
+    workdir = write_workflow(tmp_path / "wf", samples)
+    db = [f"--logger-flowlineage-db={any_instance.engine.url.render_as_string(False)}"]
+    run_snakemake(workdir, *(db if any_instance.dialect == "postgresql" else []), cores=4)
+
+    (inv,) = invocations()
+    jobs = jobs_of(inv)
+    assert len(jobs) == 2 * len(samples) + 3
+    assert {r.status for r in jobs.values()} == {"completed"}
+    merge_inputs = jobs["merge"].input_artifacts.all()
+    assert {a.run_id for a in merge_inputs} == {jobs[f"count[sample={s}]"].id for s in samples}
+    starts = sorted((r.started_at, r.finished_at) for r in jobs.values())
+    overlapping = any(b[0] < a[1] for a, b in zip(starts, starts[1:], strict=False))
+    assert overlapping, "with -j 4 some jobs ran at the same time"
+
+
+def test_second_invocation_with_nothing_to_do(instance: Instance, workflow: Path,
+                                              run_snakemake: Runner) -> None:
+    run_snakemake(workflow)
+    artifacts = fl.Artifact.filter().count()
+    proc = run_snakemake(workflow)
+    assert "Nothing to be done" in proc.stderr
+
+    first, second = invocations()
+    assert second.reference != first.reference
+    assert second.status == "completed"
+    assert jobs_of(second) == {}
+    assert fl.Artifact.filter().count() == artifacts
+
+
+def test_edited_input_makes_new_versions(instance: Instance, workflow: Path,
+                                         run_snakemake: Runner) -> None:
+    run_snakemake(workflow)
+    b_count = fl.Artifact.get(key="work/b.count")
+    (workflow / "data" / "a.txt").write_text("a changed sample\n")
+    run_snakemake(workflow)
+
+    first, second = invocations()
+    jobs = jobs_of(second)
+    assert set(jobs) == {"upper[sample=a]", "count[sample=a]", "merge", "report", "all"}
+    for key in ("data/a.txt", "work/a.upper", "work/a.count", "results/merged.txt",
+                "results/report.txt"):
+        old, new = fl.Artifact.filter(key=key).order_by("uid").all()
+        assert old.uid[:16] == new.uid[:16] and old.uid != new.uid, key
+        assert (old.is_latest, new.is_latest) == (False, True)
+    assert fl.Artifact.get(key="work/a.upper", is_latest=True).run_id == jobs[
+        "upper[sample=a]"].id
+    # b and c were up to date: same artifacts, consumed by the new merge and the invocation
+    assert fl.Artifact.filter(key="work/b.count").count() == 1
+    merge_inputs = {a.id for a in jobs["merge"].input_artifacts.all()}
+    assert b_count.id in merge_inputs
+    assert keys(second.input_artifacts.all()) == {"data/a.txt", "work/b.count", "work/c.count"}
+
+
+def test_directory_output(instance: Instance, tmp_path: Path, run_snakemake: Runner) -> None:
+    workdir = tmp_path / "wf"
+    workdir.mkdir()
+    (workdir / "Snakefile").write_text(
+        'rule all:\n    input: "listing.txt"\n'
+        'rule split:\n    output: directory("parts")\n'
+        '    shell: "mkdir -p {output}/sub; for i in 1 2 3; do echo $i > {output}/p$i.txt; done;'
+        ' echo x > {output}/sub/deep.txt"\n'
+        'rule listing:\n    input: "parts"\n    output: "listing.txt"\n'
+        '    shell: "ls -R {input} > {output}"\n'
+    )
+    run_snakemake(workdir)
+
+    parts = fl.Artifact.get(key="parts")
+    files = [p for p in (workdir / "parts").rglob("*") if p.is_file()]
+    assert parts._hash_type == "blake3-folder" and parts.n_files == len(files) >= 4
+    (inv,) = invocations()
+    jobs = jobs_of(inv)
+    assert parts.run_id == jobs["split"].id
+    assert [a.id for a in jobs["listing"].input_artifacts.all()] == [parts.id]
+
+
+def test_quiet_mode(instance: Instance, workflow: Path, run_snakemake: Runner) -> None:
+    proc = run_snakemake(workflow, "-q", cores=2)
+    assert "Finished jobid" not in proc.stderr  # -q hides job_finished events
+
+    (inv,) = invocations()
+    assert inv.status == "completed"
+    jobs = jobs_of(inv)
+    assert len(jobs) == 9
+    assert all(r.status == "completed" and r.finished_at for r in jobs.values())
+    assert fl.Artifact.get(key="results/report.txt").run_id == jobs["report"].id
+    assert keys(jobs["report"].input_artifacts.all()) == {"results/merged.txt"}
+
+
+def test_quiet_mode_failure(instance: Instance, tmp_path: Path, run_snakemake: Runner) -> None:
+    workdir = tmp_path / "wf"
+    workdir.mkdir()
+    (workdir / "Snakefile").write_text(
+        'rule all:\n    input: "a.txt", "b.txt"\n'
+        'rule a:\n    output: "a.txt"\n    shell: "echo a > {output}"\n'
+        'rule b:\n    output: "b.txt"\n    shell: "exit 1"\n'
+    )
+    run_snakemake(workdir, "-q", "-k", check=False)
+
+    (inv,) = invocations()
+    jobs = jobs_of(inv)
+    assert (inv.status, jobs["a"].status, jobs["b"].status) == ("errored", "completed", "errored")
+
+
+def test_dry_run_records_nothing(fl_home: Path, workflow: Path, run_snakemake: Runner) -> None:
+    proc = run_snakemake(workflow, "-n")
+    assert "This was a dry-run" in proc.stdout + proc.stderr
+    assert not (fl_home / "lineage.db").exists()
+
+
+def test_python_api_inside_tracked_run(instance: Instance, workflow: Path) -> None:
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import OutputSettings, ResourceSettings, SchedulingSettings
+    from snakemake_logger_plugin_flowlineage import LogHandlerSettings
+
+    cwd = os.getcwd()
+    with fl.track(transform="driver.py") as driver:
+        settings = OutputSettings(log_handler_settings={"flowlineage": LogHandlerSettings()})
+        with SnakemakeApi(settings) as api:
+            wf = api.workflow(resource_settings=ResourceSettings(cores=2),
+                              snakefile=workflow / "Snakefile", workdir=workflow)
+            wf.dag().execute_workflow(
+                scheduling_settings=SchedulingSettings(scheduler="greedy"))
+    assert os.getcwd() == cwd
+
+    (inv,) = invocations()
+    assert inv.initiated_by_run_id == driver.id
+    assert inv.status == "completed"
+    assert len(jobs_of(inv)) == 9
+    assert driver.id in {r.id for r in fl.Artifact.get(key="results/report.txt").upstream()
+                         .run_list}
+
+
+def test_tracked_script_launches_and_consumes(instance: Instance, workflow: Path) -> None:
+    script = workflow / "analyse.py"
+    script.write_text(f"""\
+import os, subprocess, sys
+import flowlineage as fl
+
+run = fl.track()
+env = dict(os.environ, FLOWLINEAGE_PARENT_RUN=run.uid)
+subprocess.run([{str(SNAKEMAKE)!r}, "--logger=flowlineage",
+                "--cores", "1"], check=True, env=env, capture_output=True)
+report = fl.Artifact.get(key="results/report.txt")
+with open(report.cache()) as f:
+    text = f.read()
+with open("summary.txt", "w") as f:
+    f.write(text.upper())
+fl.Artifact("summary.txt", key="analysis/summary.txt").save()
+fl.finish()
+""")
+    subprocess.run([sys.executable, str(script)], cwd=workflow, check=True, timeout=300)
+
+    script_run = fl.Run.get(transform__key="analyse.py")
+    (inv,) = invocations()
+    assert inv.initiated_by_run_id == script_run.id
+    lineage = fl.Artifact.get(key="analysis/summary.txt").upstream()
+    run_keys = {r.transform.key for r in lineage.run_list}
+    assert {"analyse.py", "snakemake:Snakefile", "snakemake:Snakefile:report",
+            "snakemake:Snakefile:upper"} <= run_keys
+    assert {"results/report.txt", "data/a.txt", "data/c.txt"} <= keys(lineage.artifact_list)
+
+
+def test_copy_mode_and_unhashed_inputs(instance: Instance, workflow: Path,
+                                       run_snakemake: Runner) -> None:
+    run_snakemake(workflow, "--logger-flowlineage-register", "copy",
+              "--logger-flowlineage-no-hash-inputs")
+
+    (inv,) = invocations()
+    report = fl.Artifact.get(key="results/report.txt")
+    assert report._key_is_virtual and report.storage_id == instance.storage.id
+    assert Path(report.path).read_bytes() == (  # type: ignore[arg-type]
+        workflow / "results" / "report.txt").read_bytes()
+    assert inv.input_artifacts.count() == 0  # raw inputs were not hashed
+    assert not fl.Artifact.filter(key="data/a.txt").exists()
+    jobs = jobs_of(inv)
+    assert keys(jobs["count[sample=a]"].input_artifacts.all()) == {"work/a.upper"}
+
+    # an input recorded before (same key and size) is linked without hashing it
+    raw = fl.Artifact(workflow / "data" / "a.txt", key="data/a.txt").save()
+    run_snakemake(workflow, "--forceall", "--logger-flowlineage-register", "copy",
+              "--logger-flowlineage-no-hash-inputs")
+    second = invocations()[1]
+    assert [a.id for a in jobs_of(second)["upper[sample=a]"].input_artifacts.all()] == [raw.id]
+
+
+def test_retried_job(instance: Instance, tmp_path: Path, run_snakemake: Runner) -> None:
+    workdir = tmp_path / "wf"
+    workdir.mkdir()
+    (workdir / "Snakefile").write_text(
+        'rule flaky:\n    output: "out.txt"\n'
+        '    shell: "if [ -e tried ]; then echo ok > {output}; else touch tried; exit 1; fi"\n'
+    )
+    run_snakemake(workdir, "--retries", "1")
+
+    (inv,) = invocations()
+    (job,) = jobs_of(inv).values()
+    assert (inv.status, job.status) == ("completed", "completed")
+    assert job.params is not None and job.params["attempt"] == 2
+    assert job.description is None
+    assert fl.Artifact.get(key="out.txt").run_id == job.id
