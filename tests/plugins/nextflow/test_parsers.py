@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-
 from flowlineage.errors import IngestionError
 from flowlineage_nextflow.lineage_records import (
     FileOutput,
@@ -286,7 +285,7 @@ def malformed(path: Path, row: int, column: str, value: str) -> str:
     return "\n".join(lines)
 
 
-def parse_error(data: str | bytes, source: str = "t.txt") -> tuple[int | None, str | None, str]:
+def parse_error(data: str | bytes | list[str], source: str = "t.txt") -> tuple[int | None, str | None, str]:
     with pytest.raises(IngestionError) as excinfo:
         parse_trace_text(data, source=source)
     assert excinfo.value.source == source
@@ -329,7 +328,8 @@ def test_malformed_trace_variants(path: Path) -> None:
 
 
 def test_empty_trace_and_unreadable_file(tmp_path: Path) -> None:
-    for empty in ("", b"", "\n", []):
+    empties: list[str | bytes | list[str]] = ["", b"", "\n", []]
+    for empty in empties:
         assert parse_error(empty)[:2] == (1, None)
     with pytest.raises(IngestionError, match="cannot read trace file") as excinfo:
         parse_trace(tmp_path / "missing.txt")
@@ -620,7 +620,7 @@ def test_malformed_weblog() -> None:
         return raise_info(excinfo)
 
     def variant(**changes: object) -> dict[str, object]:
-        body = json.loads(json.dumps(good))
+        body: dict[str, object] = json.loads(json.dumps(good))
         for key, value in changes.items():
             if value is None:
                 del body[key]
