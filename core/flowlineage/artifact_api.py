@@ -5,7 +5,7 @@ versions, loading, caching, trash, and navigation to runs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from sqlalchemy import update
 
@@ -13,6 +13,7 @@ from . import ids
 from .errors import ValidationError
 
 if TYPE_CHECKING:
+    from .artifact_save import Pending
     from .lineage import Lineage
     from .models import Artifact, Collection, Run, Storage
     from .query import QuerySet
@@ -41,6 +42,7 @@ class ArtifactMixin:
     version: str | None
     is_latest: bool
     _branch_code: int
+    _pending: Pending | None
 
     def __init__(
         self,
@@ -54,9 +56,10 @@ class ArtifactMixin:
     ) -> None:
         from .artifact_save import prepare
 
-        self._pending = prepare(self, data, key, description, run, revises, kind, version)
+        self._pending = prepare(cast("Artifact", self), data, key, description, run, revises,
+                                kind, version)
 
-    def save(self) -> Artifact:  # type: ignore[override]
+    def save(self) -> Artifact:
         """Store the bytes, then the record; identical content returns the existing artifact.
 
         With identical content already saved, ``self`` becomes that artifact and the

@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import bindparam, exc, func, insert, select, update
+from sqlalchemy import Table, bindparam, exc, func, insert, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from . import ids
@@ -192,7 +192,8 @@ def save_one(art: Artifact) -> Artifact:
     from .instance import get_instance
 
     inst = get_instance()
-    pending: Pending = art._pending  # type: ignore[attr-defined]
+    pending = art._pending
+    assert pending is not None
     storage, in_place_key = locate(inst, pending)
     compute_hash(inst, art, pending, storage, in_place_key)
     run = _run_for(pending)
@@ -219,56 +220,58 @@ def save_one(art: Artifact) -> Artifact:
     return art
 
 
+@dataclass
+class _Job:
+    """One artifact of a bulk save with what it was made from and where it goes."""
+
+    art: Artifact
+    pending: Pending
+    storage: Storage
+    key: str | None
+
+
 def save_many(artifacts: list[Artifact], max_workers: int | None = None) -> list[Artifact]:
-    """Save many artifacts in one transaction, hashing in parallel threads."""
+    """Save many artifacts in one transaction, hashing and copying in parallel threads."""
     from .instance import get_instance
-    from .models import Artifact
 
     inst = get_instance()
-    todo = [a for a in artifacts if getattr(a, "_pending", None) is not None]
-    located = [(a, *locate(inst, a._pending)) for a in todo]  # type: ignore[attr-defined]
-
-    def _hash(item: tuple[Artifact, Storage, str | None]) -> None:
-        a, storage, key = item
-        compute_hash(inst, a, a._pending, storage, key)  # type: ignore[attr-defined]
-
+    jobs = [_Job(a, a._pending, *locate(inst, a._pending)) for a in artifacts
+            if a._pending is not None]
     workers = max_workers or min(8, 2 * (os.cpu_count() or 1))
     with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(_hash, located, chunksize=64))
-        existing = _existing_by_hash(inst, [a.hash for a in todo])
-        fresh: dict[str, tuple[Artifact, Storage]] = {}
-        adopted: list[tuple[Artifact, Artifact]] = []
-        for a, storage, key in located:
-            if a.hash in existing:
-                adopted.append((a, existing[a.hash]))
-            elif a.hash in fresh:  # the same content twice in one batch
-                adopted.append((a, fresh[a.hash][0]))
+        list(pool.map(lambda j: compute_hash(inst, j.art, j.pending, j.storage, j.key), jobs,
+                      chunksize=64))
+        existing = _existing_by_hash(inst, [j.art.hash for j in jobs])
+        fresh: dict[str, _Job] = {}
+        adopted: list[tuple[_Job, Artifact]] = []
+        for job in jobs:
+            digest = job.art.hash
+            if digest in existing:
+                adopted.append((job, existing[digest]))
+            elif digest in fresh:  # the same content twice in one batch
+                adopted.append((job, fresh[digest].art))
             else:
-                _assign_location(a, storage, key)
-                fresh[a.hash] = (a, storage)
-        list(pool.map(lambda item: _upload(inst, item[0], item[0]._pending, item[1]),
-                      fresh.values(), chunksize=64))
-    new = [a for a, _ in fresh.values()]
+                _assign_location(job.art, job.storage, job.key)
+                fresh[digest] = job
+        list(pool.map(lambda j: _upload(inst, j.art, j.pending, j.storage), fresh.values(),
+                      chunksize=64))
+    new = list(fresh.values())
     with inst.write() as s:
-        latest = _latest_by_key(s, new)
-        for a in new:
-            _assign_version(s, a, a._pending, latest.get(a.key))  # type: ignore[attr-defined]
-        for a in new:
-            run = _run_for(a._pending)  # type: ignore[attr-defined]
-            a.run_id = run.id if run is not None else None
+        latest = _latest_by_key(s, [j.art for j in new])
+        for job in new:
+            _assign_version(s, job.art, job.pending, latest.get(job.art.key))
+            run = _run_for(job.pending)
+            job.art.run_id = run.id if run is not None else None
         if new:
-            rows = [_row(a) for a in new]
-            s.execute(insert(Artifact), rows)
-            ids_by_uid = dict(s.execute(select(Artifact.uid, Artifact.id).where(
-                Artifact.uid.in_([a.uid for a in new]))).all())
-            for a in new:
-                a.id = ids_by_uid[a.uid]
-    for a in new:
-        make_transient_to_detached(a)
-        _finish(a)
-        notify("flowlineage_artifact_saved", artifact=a, run=_run_for_id(a.run_id))
-    for a, target in adopted:
-        _adopt_existing(inst, a, target, _run_for(a._pending))  # type: ignore[attr-defined]
+            ids = s.execute(_statements()["insert_many"], [_row(j.art) for j in new]).scalars()
+            for job, id_ in zip(new, ids, strict=True):
+                job.art.id = id_
+    for job in new:
+        make_transient_to_detached(job.art)
+        _finish(job.art)
+        notify("flowlineage_artifact_saved", artifact=job.art, run=_run_for_id(job.art.run_id))
+    for job, target in adopted:
+        _adopt_existing(inst, job.art, target, _run_for(job.pending))
     return artifacts
 
 
@@ -304,7 +307,7 @@ def _statements() -> dict[str, Any]:
     """Statements of the save hot path, built once so SQLAlchemy compiles them once."""
     from .models import Artifact
 
-    table = Artifact.__table__
+    table = cast(Table, Artifact.__table__)
     return {
         "by_hash": select(Artifact).where(Artifact.hash == bindparam("digest")),
         "by_hashes": select(Artifact).where(Artifact.hash.in_(bindparam("digests",
@@ -316,6 +319,7 @@ def _statements() -> dict[str, Any]:
             Artifact._branch_code == MAIN,
         ).order_by(Artifact.id),
         "insert": insert(table).returning(table.c.id),
+        "insert_many": insert(table).returning(table.c.id, sort_by_parameter_order=True),
     }
 
 
@@ -432,7 +436,7 @@ def _adopt_existing(inst: Instance, art: Artifact, existing: Artifact, run: Run 
 
 def _finish(art: Artifact) -> None:
     pending: Pending | None = getattr(art, "_pending", None)
-    art._pending = None  # type: ignore[attr-defined]
+    art._pending = None
     if pending is not None and pending.tmp_dir is not None:
         import shutil
 
@@ -451,5 +455,6 @@ def existing_or_new_bytes(inst: Instance, data: bytes, name: str, kind: str) -> 
         local = Path(tmp) / name
         local.write_bytes(data)
         art = Artifact(local, description=name, kind=kind)
-        art._pending.use_current_run = False  # type: ignore[attr-defined]
+        assert art._pending is not None
+        art._pending.use_current_run = False
         return art.save()

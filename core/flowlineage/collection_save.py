@@ -14,9 +14,9 @@ loser retries and finds the winner's collection.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import delete, exc, insert, select, update
+from sqlalchemy import Table, delete, exc, insert, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from . import ids
@@ -152,7 +152,7 @@ def _save_or_adopt(inst: Instance, coll: Collection, pending: PendingCollection,
         _check_reference(s, coll)
         previous = _assign_version(s, coll, pending.revises)
         coll.run_id = run.id if run is not None else None
-        table = Collection.__table__
+        table = cast(Table, Collection.__table__)
         coll.id = s.execute(insert(table).returning(table.c.id), _row(coll)).scalar_one()
         s.execute(insert(collection_artifact), [
             {"collection_id": coll.id, "artifact_id": a.id, "order": i}

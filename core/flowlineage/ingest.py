@@ -7,9 +7,9 @@ instead of duplicating it, which makes every adapter's ingestion idempotent.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import Table, select, tuple_, update
 
 from . import ids
 from .hashing import hash_bytes
@@ -92,7 +92,7 @@ def upsert_runs(rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
         prepared.append(row)
     if not prepared:
         return {}
-    table = Run.__table__
+    table = cast(Table, Run.__table__)
     if inst.dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
@@ -190,7 +190,7 @@ def set_run_features(values_by_run: dict[int, dict[str, Any]]) -> None:
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    stmt = dialect_insert(RunFeatureValue.__table__)
+    stmt = dialect_insert(cast(Table, RunFeatureValue.__table__))
     stmt = stmt.on_conflict_do_update(
         index_elements=["run_id", "name"],
         set_={c: stmt.excluded[c] for c in ("dtype", "value", "value_num")},

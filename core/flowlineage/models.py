@@ -32,7 +32,7 @@ from .collection_api import CollectionMixin
 from .query import QuerySet
 from .record import Record
 from .run_api import RunMixin
-from .schema import Base, UTCDateTime, utcnow
+from .schema import Base, JSONType, UTCDateTime, utcnow
 
 # ---------------------------------------------------------------- link tables
 
@@ -73,7 +73,7 @@ collection_ulabel = _link("collection_ulabel", "collection", "ulabel")
 
 def _through(model: type[Record], link: Table, own_col: str, other_col: str,
              own_id: int) -> QuerySet[Any]:
-    stmt = select(model).join(link, link.c[other_col] == model.id).where(  # type: ignore[arg-type]
+    stmt = select(model).join(link, link.c[other_col] == model.id).where(
         link.c[own_col] == own_id
     )
     return QuerySet(model, stmt)
@@ -241,7 +241,7 @@ class RunFeatureValue(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(255))
     dtype: Mapped[str] = mapped_column(String(32))
-    value: Mapped[Any] = mapped_column(Base.type_annotation_map[dict[str, Any]])
+    value: Mapped[Any] = mapped_column(JSONType)
     value_num: Mapped[float | None] = mapped_column(Float)
 
 

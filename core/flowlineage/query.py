@@ -171,14 +171,15 @@ class QuerySet(Generic[R]):
         from .instance import get_instance
 
         with get_instance().read() as s:
-            return s.scalars(stmt.limit(1)).first()
+            found: R | None = s.scalars(stmt.limit(1)).first()
+        return found
 
     def one(self) -> R:
         """Exactly one record; raise ``DoesNotExist`` or ``MultipleResultsFound`` otherwise."""
         from .instance import get_instance
 
         with get_instance().read() as s:
-            rows = list(s.scalars(self.statement.limit(2)).unique().all())
+            rows: list[R] = list(s.scalars(self.statement.limit(2)).unique().all())
         if not rows:
             raise DoesNotExist(f"no {self.model.__name__} matches the query")
         if len(rows) > 1:
@@ -224,6 +225,5 @@ class QuerySet(Generic[R]):
 
 
 def _attr_name(model: type[Record], column_key: str) -> str:
-    return model.__mapper__.get_property_by_column(  # type: ignore[attr-defined]
-        model.__table__.c[column_key]  # type: ignore[attr-defined]
-    ).key
+    mapper: Any = inspect(model)
+    return str(mapper.get_property_by_column(mapper.local_table.c[column_key]).key)

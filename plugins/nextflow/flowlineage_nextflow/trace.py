@@ -421,7 +421,7 @@ def row_from_json(record: Mapping[str, Json], *, source: str, prefix: str = "") 
         for key in ("hash", "native_id", "process", "tag"):
             texts.append(_to_text(record.get(key)))
         key = "exit"
-        exit = _to_optional_int(record.get(key))
+        exit_code = _to_optional_int(record.get(key))
         key = "attempt"
         attempt = _to_int(record.get(key))
         metrics: dict[str, Metric] = {}
@@ -440,7 +440,7 @@ def row_from_json(record: Mapping[str, Json], *, source: str, prefix: str = "") 
         process=texts[2] or process,
         tag=texts[3] if "tag" in record else tag,
         status=status,
-        exit=exit,
+        exit=exit_code,
         attempt=attempt,
         first_attempt_task_id=task_id if attempt == 1 else None,
         metrics=metrics,

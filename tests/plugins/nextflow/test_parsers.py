@@ -127,7 +127,7 @@ def test_timestamps() -> None:
     assert parse_timestamp("1538912529498") == aware
     assert parse_timestamp(0) is None
     assert parse_timestamp("-") is None
-    for bad in ("2021-02-30 10:00:00.000", "yesterday", "2021-03-29T19:50:21", -5):
+    for bad in ("2021-02-30 10:00:00.000", "yesterday", "2021-03-29T19:50:21", -5, 10**20):
         with pytest.raises(ValueError):
             parse_timestamp(bad)
 
@@ -285,7 +285,9 @@ def malformed(path: Path, row: int, column: str, value: str) -> str:
     return "\n".join(lines)
 
 
-def parse_error(data: str | bytes | list[str], source: str = "t.txt") -> tuple[int | None, str | None, str]:
+def parse_error(
+    data: str | bytes | list[str], source: str = "t.txt"
+) -> tuple[int | None, str | None, str]:
     with pytest.raises(IngestionError) as excinfo:
         parse_trace_text(data, source=source)
     assert excinfo.value.source == source
@@ -325,6 +327,14 @@ def test_malformed_trace_variants(path: Path) -> None:
 
     assert parse_error(text.replace("task_id", "name", 1))[:2] == (1, "name")  # duplicate
     assert parse_error(text.replace("task_id", "id", 1))[:2] == (1, "task_id")  # missing
+
+
+def test_trace_header_and_name_errors() -> None:
+    row = "1\tx\tCOMPLETED\n"
+    assert parse_error("task_id\tname \tstatus\n" + row)[:2] == (1, "name ")
+    assert parse_error("task_id\t\tname\tstatus\n1\t\tx\tCOMPLETED\n")[:2] == (1, "")
+    assert parse_error("task_id\tname\tstatus\n1\t-\tCOMPLETED\n")[:2] == (2, "name")
+    assert parse_error("task_id\tname\tstatus\n1\tx\tCOMPLETED\tx\n")[:2] == (2, None)
 
 
 def test_empty_trace_and_unreadable_file(tmp_path: Path) -> None:
@@ -502,8 +512,14 @@ def test_malformed_lineage_variants(path: Path) -> None:
     if "FileOutput" in path.name:
         body["size"] = "big"
         assert error(json.dumps(record)) == (None, prefix + "size")
+        body["size"] = -1
+        assert error(json.dumps(record)) == (None, prefix + "size")
         body["size"], body["createdAt"] = 1, "2025-05-09T13:27:34"
         assert error(json.dumps(record)) == (None, prefix + "createdAt")
+        body["createdAt"] = "May 9th"
+        assert error(json.dumps(record)) == (None, prefix + "createdAt")
+        body["createdAt"], body["labels"] = None, ["qc", 7]
+        assert error(json.dumps(record)) == (None, prefix + "labels[1]")
     if "TaskRun" in path.name:
         body["codeChecksum"]["value"] = None
         assert error(json.dumps(record)) == (None, prefix + "codeChecksum.value")
@@ -530,18 +546,34 @@ def test_lineage_skips_and_store_errors(tmp_path: Path) -> None:
                                                     "'lineage/v2'")
     with pytest.raises(IngestionError, match="no such file"):
         read_lineage_store(tmp_path / "nope")
+    with pytest.raises(IngestionError, match="expected an array") as excinfo:
+        parse_view_output("{}", source="view")
+    assert excinfo.value.source == "view"
+    dangling = tmp_path / "dangling" / TASK
+    dangling.mkdir(parents=True)
+    (dangling / ".data.json").symlink_to(tmp_path / "gone.json")
+    with pytest.raises(IngestionError, match="cannot read file") as excinfo:
+        read_lineage_store(tmp_path / "dangling")
+    assert excinfo.value.source == str(dangling / ".data.json")
 
     store = tmp_path / "store"
     history = store / ".history"
     history.mkdir(parents=True)
-    cases = [
+    (history / RUN).write_text(f"2025-07-01 10:00:00 GMT-03:30\trun\t{SESSION}\tlid://{RUN}")
+    (entry,) = read_lineage_store(store).history
+    assert entry.timestamp == datetime(2025, 7, 1, 10, tzinfo=timezone(-timedelta(hours=3.5)))
+    assert entry.timezone == "GMT-03:30"
+    cases: list[tuple[str | bytes, str | None]] = [
         (f"2025-07-01 10:00:00 UTC\trun\t{SESSION}", None),
+        (f"2025-07-01 10:00:00 UTC\trun\t{SESSION}\tlid://{RUN}\nmore", None),
+        (f"2025-07-01 10:00:00 UTC\tcaf\u00e9\t{SESSION}\tlid://{RUN}".encode("latin-1"), None),
+        (f"2025-02-30 10:00:00 UTC\trun\t{SESSION}\tlid://{RUN}", "timestamp"),
         (f"2025-07-01 10:00:00 UTC\trun\tnot-a-uuid\tlid://{RUN}", "sessionId"),
         (f"yesterday\trun\t{SESSION}\tlid://{RUN}", "timestamp"),
         (f"2025-07-01 10:00:00 UTC\trun\t{SESSION}\t{RUN}", "runLid"),
     ]
     for content, field in cases:
-        (history / RUN).write_text(content)
+        (history / RUN).write_bytes(content.encode() if isinstance(content, str) else content)
         with pytest.raises(IngestionError) as excinfo:
             read_lineage_store(store)
         assert raise_info(excinfo) == (1, field)
@@ -609,6 +641,18 @@ def test_weblog_running_task() -> None:
     assert (row.native_id, row.tag, row.metrics["complete"]) == (None, "sample 1", None)
 
 
+def test_weblog_trace_value_shapes() -> None:
+    body = json.loads((WEBLOG / "nextflow-docs-2019_process_completed.json").read_text())
+    body["trace"].update({"module": ["blast/2.2", "samtools"], "%cpu": None, "%mem": 5,
+                          "spot": True, "resources": {"gpu": 1}, "cpus": "2"})
+    row = parse_weblog_event(json.dumps(body)).trace
+    assert row is not None
+    assert (row.metrics["module"], row.metrics["%cpu"], row.metrics["%mem"]) == (
+        "[blast/2.2, samtools]", None, 5.0)
+    assert (row.metrics["spot"], row.metrics["resources"], row.metrics["cpus"]) == (
+        "true", '{"gpu": 1}', 2)
+
+
 def test_malformed_weblog() -> None:
     good = json.loads((WEBLOG / "nextflow-docs-2019_process_completed.json").read_text())
 
@@ -655,3 +699,4 @@ def test_malformed_weblog() -> None:
     assert error(trace_variant("status", "EXPLODED")) == (None, "trace.status")
     assert error(trace_variant("name", "")) == (None, "trace.name")
     assert error(trace_variant("exit", 1.5)) == (None, "trace.exit")
+    assert error(trace_variant("%mem", [1])) == (None, "trace.%mem")

@@ -47,7 +47,7 @@ def _task_run(task_run_id: str) -> fl.Run:
 
 
 @flow(name="mapping-flow", version="1.2", flow_run_name="map-{x}")
-def mapping_flow(x: int, data: Path, opts: dict[str, Any], when: datetime) -> int:
+def mapping_flow(x: int, data: Path, opts: dict[Any, Any], when: datetime) -> int:
     """Double x."""
     return x * 2
 
