@@ -339,7 +339,7 @@ def _browser(chromium: str, page: Path, profile: Path, *mode: str
         capture_output=True, text=True, timeout=180, check=True)
 
 
-@pytest.mark.parametrize("size", ["small", "200 nodes"])
+@pytest.mark.parametrize("size", ["small", pytest.param("200 nodes", marks=pytest.mark.slow)])
 def test_html_renders_in_chromium(instance: Instance, tmp_path: Path, size: str) -> None:
     chromium = _chromium()
     if size == "small":

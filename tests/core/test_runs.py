@@ -163,3 +163,18 @@ def test_threads_have_their_own_current_run(instance: Instance) -> None:
         t.join()
     assert len(seen) == 8 and all(k == v for k, v in seen.items())
     assert fl.get_current_run() is None
+
+
+def test_register_artifacts_with_known_hashes(any_instance: Instance) -> None:
+    from flowlineage.ingest import register_artifacts
+
+    tf = _transform()
+    run = fl.Run(transform=tf).save()
+    rows = [{"hash": f"md5:{i:032x}", "_hash_type": "nextflow", "storage_id":
+             any_instance.storage.id, "_storage_key": f"work/ab/{i}.txt", "key": f"{i}.txt",
+             "size": i, "run_id": run.id} for i in range(20)]
+    ids = register_artifacts(rows)
+    assert len(ids) == 20
+    assert register_artifacts(rows) == ids  # idempotent
+    assert run.output_artifacts.count() == 20
+    assert fl.Artifact.get(key="7.txt").size == 7
