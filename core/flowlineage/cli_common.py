@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 R = TypeVar("R", bound="Record")
 MIN_PREFIX = 4
+VERSIONED_STEM = 16  # artifact and collection uids: 16-character stem + 4-character version
 MAX_CANDIDATES = 10
 PIPE_WIDTH = 160
 STATUS_STYLES = {
@@ -197,6 +198,9 @@ def describe_short(record: Any) -> str:
 def _unique(matches: list[Any], what: str, text: str,
             hint: str = "give more characters of the uid") -> Any:
     distinct = list({(type(m).__name__, m.id): m for m in matches}.values())
+    if len(distinct) > 1 and len({(type(m), m.uid[:VERSIONED_STEM]) for m in distinct}) == 1 \
+            and hasattr(distinct[0], "is_latest"):  # versions of one record: the latest
+        distinct = [max(distinct, key=lambda m: (m.is_latest, m.uid))]
     if not distinct:
         short = len(text) < MIN_PREFIX
         note = f" (uid prefixes need at least {MIN_PREFIX} characters)" if short else ""
@@ -211,7 +215,8 @@ def _unique(matches: list[Any], what: str, text: str,
 def resolve(model: type[R], text: str, by_key: bool = False) -> R:
     """A record by numeric id, uid, uid prefix (≥ 4 chars) or, with ``by_key``, latest key.
 
-    Exact matches (id, uid, key) win over prefix matches; several matches are an error
+    Exact matches (id, uid, key) win over prefix matches; a prefix matching only versions
+    of one artifact or collection means its latest version; other ambiguity is an error
     naming the candidates.
     """
     matches = _exact(model, text, by_key) or _prefixed(model, text)

@@ -19,6 +19,7 @@ from prefect.runtime import flow_run as runtime_flow_run
 from prefect.runtime import task_run as runtime_task_run
 from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.asyncutils import run_coro_as_sync
 
 import flowlineage as fl
 from flowlineage.errors import ValidationError
@@ -133,24 +134,27 @@ def test_task_subflow_flow_chain(instance: Instance) -> None:
 # ---------------------------------------------------------------- states
 
 
+_seen: dict[str, list[str]] = {}
+
+
 @task(retries=2)
-def always_fails(seen: list[str]) -> None:
+def always_fails(token: str) -> None:
     run = fl.get_current_run()
     assert run is not None
-    seen.append(fl.Run.get(run.id).status)
+    _seen.setdefault(token, []).append(fl.Run.get(run.id).status)
     raise RuntimeError("boom")
 
 
 @flow
-def failing(seen: list[str]) -> None:
-    always_fails(seen)
+def failing(token: str) -> None:
+    always_fails(token)
 
 
 def test_failing_task_with_retries(instance: Instance) -> None:
-    seen: list[str] = []
-    state = failing(seen, return_state=True)
+    token = uuid.uuid4().hex
+    state = failing(token, return_state=True)
     assert state.is_failed()
-    assert seen == ["started", "restarted", "restarted"]
+    assert _seen[token] == ["started", "restarted", "restarted"]
     flow_run = _run_of(state)
     (task_run,) = flow_run.initiated_runs.all()
     assert task_run.status == "errored" and flow_run.status == "errored"
@@ -266,7 +270,8 @@ async def async_flow(n: int, out_dir: Path) -> list[str]:
 
 
 def test_async_flow(instance: Instance, tmp_path: Path) -> None:
-    state = asyncio.run(async_flow(3, tmp_path, return_state=True))  # type: ignore[arg-type]
+    state = run_coro_as_sync(async_flow(3, tmp_path, return_state=True))
+    assert state is not None
     task_ids = state.result()
     flow_run = _run_of(state)
     assert flow_run.status == "completed" and flow_run.transform.type == "flow"
