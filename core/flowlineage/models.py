@@ -269,7 +269,7 @@ class Artifact(ArtifactMixin, Record, Base):
                                                 index=True)
     version: Mapped[str | None] = mapped_column(String(64))
     is_latest: Mapped[bool] = mapped_column(Boolean, default=True)
-    _branch_code: Mapped[int] = mapped_column(SmallInteger, default=1, index=True)
+    _branch_code: Mapped[int] = mapped_column(SmallInteger, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -296,5 +296,5 @@ class Collection(CollectionMixin, Record, Base):
                                                 index=True)
     version: Mapped[str | None] = mapped_column(String(64))
     is_latest: Mapped[bool] = mapped_column(Boolean, default=True)
-    _branch_code: Mapped[int] = mapped_column(SmallInteger, default=1, index=True)
+    _branch_code: Mapped[int] = mapped_column(SmallInteger, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

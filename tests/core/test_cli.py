@@ -272,6 +272,8 @@ def test_artifacts_list_and_show(cli: Callable[..., Result], data: dict[str, Any
     assert Path(shown["path"]).read_text() == "a\n2\n"
     old = _json(cli("artifacts", "show", raw_v1.uid, "--json"))
     assert old["is_latest"] is False
+    family = _json(cli("artifacts", "show", raw_v1.uid[:10], "--json"))
+    assert family["uid"] == raw_v2.uid  # a prefix of one version family: its latest version
     text = cli("artifacts", "show", raw_v2.uid[:8]).stdout
     assert "Artifact raw/counts.csv" in text and "versions (2)" in text
     assert "prefect:flows.etl" in text and "samples" in text

@@ -184,9 +184,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("artifact", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_artifact__branch_code"), ["_branch_code"], unique=False
-        )
-        batch_op.create_index(
             batch_op.f("ix_artifact_key_is_latest"), ["key", "is_latest"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_artifact_run_id"), ["run_id"], unique=False)
@@ -362,9 +359,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("uid", name=op.f("uq_collection_uid")),
     )
     with op.batch_alter_table("collection", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_collection__branch_code"), ["_branch_code"], unique=False
-        )
         batch_op.create_index(
             batch_op.f("ix_collection_key_is_latest"), ["key", "is_latest"], unique=False
         )
@@ -546,7 +540,6 @@ def downgrade() -> None:
     with op.batch_alter_table("collection", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_collection_run_id"))
         batch_op.drop_index(batch_op.f("ix_collection_key_is_latest"))
-        batch_op.drop_index(batch_op.f("ix_collection__branch_code"))
 
     op.drop_table("collection")
     with op.batch_alter_table("artifact_ulabel", schema=None) as batch_op:
@@ -577,7 +570,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_artifact_storage_id"))
         batch_op.drop_index(batch_op.f("ix_artifact_run_id"))
         batch_op.drop_index(batch_op.f("ix_artifact_key_is_latest"))
-        batch_op.drop_index(batch_op.f("ix_artifact__branch_code"))
 
     op.drop_table("artifact")
     with op.batch_alter_table("transform_project", schema=None) as batch_op:
