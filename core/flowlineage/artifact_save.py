@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, bindparam, exc, func, insert, select, update
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import make_transient_to_detached
 
 from . import ids
 from .errors import ValidationError
@@ -197,16 +198,24 @@ def save_one(art: Artifact) -> Artifact:
     storage, in_place_key = locate(inst, pending)
     compute_hash(inst, art, pending, storage, in_place_key)
     run = _run_for(pending)
-    existing = _find_by_hash(inst, art.hash)
-    if existing is not None:
-        return _adopt_existing(inst, art, existing, run)
+    copy = in_place_key is None
+    if copy:  # look before copying bytes that may already be stored
+        with inst.connection() as conn:
+            existing_id = _id_by_hash(conn, art.hash)
+        if existing_id is not None:
+            return _adopt_existing(inst, art, _load(existing_id), run)
     _assign_location(art, storage, in_place_key)
     uploaded = _upload(inst, art, pending, storage)
     try:
         with inst.write() as s:
-            _assign_version(s, art, pending, _latest_by_key(s, [art]).get(art.key))
-            art.run_id = run.id if run is not None else None
-            art.id = s.execute(_statements()["insert"], _row(art)).scalar_one()
+            conn = s.connection()
+            existing_id = None if copy else _id_by_hash(conn, art.hash)
+            if existing_id is None:
+                _assign_version(conn, art, pending, _latest_by_key(conn, [art]).get(art.key))
+                art.run_id = run.id if run is not None else None
+                art.id = conn.execute(_statements()["insert"], _row(art)).scalar_one()
+        if existing_id is not None:
+            return _adopt_existing(inst, art, _load(existing_id), run)
     except exc.IntegrityError:
         existing = _find_by_hash(inst, art.hash)
         if existing is None:
@@ -257,13 +266,15 @@ def save_many(artifacts: list[Artifact], max_workers: int | None = None) -> list
                       chunksize=64))
     new = list(fresh.values())
     with inst.write() as s:
-        latest = _latest_by_key(s, [j.art for j in new])
+        conn = s.connection()
+        latest = _latest_by_key(conn, [j.art for j in new])
         for job in new:
-            _assign_version(s, job.art, job.pending, latest.get(job.art.key))
+            _assign_version(conn, job.art, job.pending, latest.get(job.art.key))
             run = _run_for(job.pending)
             job.art.run_id = run.id if run is not None else None
         if new:
-            ids = s.execute(_statements()["insert_many"], [_row(j.art) for j in new]).scalars()
+            ids = conn.execute(_statements()["insert_many"],
+                               [_row(j.art) for j in new]).scalars()
             for job, id_ in zip(new, ids, strict=True):
                 job.art.id = id_
     for job in new:
@@ -310,17 +321,28 @@ def _statements() -> dict[str, Any]:
     table = cast(Table, Artifact.__table__)
     return {
         "by_hash": select(Artifact).where(Artifact.hash == bindparam("digest")),
+        "id_by_hash": select(table.c.id).where(table.c.hash == bindparam("digest")),
         "by_hashes": select(Artifact).where(Artifact.hash.in_(bindparam("digests",
                                                                         expanding=True))),
-        "latest_by_key": select(Artifact).where(
-            Artifact.key.in_(bindparam("keys", expanding=True)),
-            Artifact.is_latest.is_(True),
-            Artifact.storage_id == bindparam("storage_id"),
-            Artifact._branch_code == MAIN,
-        ).order_by(Artifact.id),
+        "latest_by_key": select(table.c.key, table.c.uid).where(
+            table.c.key.in_(bindparam("keys", expanding=True)),
+            table.c.is_latest.is_(True),
+            table.c.storage_id == bindparam("storage_id"),
+            table.c._branch_code == MAIN,
+        ).order_by(table.c.id),
+        "family_max_uid": select(func.max(table.c.uid)).where(
+            table.c.uid >= bindparam("stem"), table.c.uid < bindparam("bound")),
+        "family_not_latest": update(table).where(
+            table.c.uid >= bindparam("stem"), table.c.uid < bindparam("bound")
+        ).values(is_latest=False),
         "insert": insert(table).returning(table.c.id),
         "insert_many": insert(table).returning(table.c.id, sort_by_parameter_order=True),
     }
+
+
+def _id_by_hash(conn: Connection, digest: str) -> int | None:
+    found: int | None = conn.execute(_statements()["id_by_hash"], {"digest": digest}).scalar()
+    return found
 
 
 def _find_by_hash(inst: Instance, digest: str) -> Artifact | None:
@@ -377,10 +399,11 @@ def _put(backend: Any, local: Path, art: Artifact, is_dir: bool) -> None:
         backend.put_file(local, art._storage_key)
 
 
-def _latest_by_key(s: Session, artifacts: list[Artifact]) -> dict[str | None, Artifact]:
-    """The latest main-branch artifact for each key among ``artifacts`` (same storage)."""
-
-    found: dict[str | None, Artifact] = {}
+def _latest_by_key(
+    conn: Connection, artifacts: list[Artifact]
+) -> dict[str | None, tuple[str, str]]:
+    """``(key, uid)`` of the latest main-branch artifact for each key among ``artifacts``."""
+    found: dict[str | None, tuple[str, str]] = {}
     by_storage: dict[int, list[str]] = {}
     for a in artifacts:
         if a.key is not None:
@@ -388,29 +411,36 @@ def _latest_by_key(s: Session, artifacts: list[Artifact]) -> dict[str | None, Ar
     for storage_id, keys in by_storage.items():
         for start in range(0, len(keys), 500):
             params = {"keys": keys[start : start + 500], "storage_id": storage_id}
-            for prev in s.scalars(_statements()["latest_by_key"], params):
-                found[prev.key] = prev
+            for key, uid in conn.execute(_statements()["latest_by_key"], params):
+                found[key] = (key, uid)
     return found
 
 
-def _assign_version(s: Session, art: Artifact, pending: Pending,
-                    latest_same_key: Artifact | None) -> None:
+def _assign_version(conn: Connection, art: Artifact, pending: Pending,
+                    latest_same_key: tuple[str, str] | None) -> None:
     """Give ``art`` its uid: a new family, or the next version of ``revises``/its key."""
-    from .models import Artifact
-
-    previous = pending.revises or latest_same_key
+    previous = (
+        (pending.revises.key, pending.revises.uid) if pending.revises is not None
+        else latest_same_key
+    )
     if previous is None:
         if not getattr(art, "uid", None):
             art.uid = ids.new_uid(16, True)
         return
-    stem = previous.uid[:16]
-    family = (Artifact.uid >= stem, Artifact.uid < ids.family_upper_bound(stem))
-    last = s.execute(select(func.max(Artifact.uid)).where(*family)).scalar_one()
-    art.uid = stem + ids.next_version_suffix(last[16:])
+    prev_key, prev_uid = previous
+    family = {"stem": prev_uid[:16], "bound": ids.family_upper_bound(prev_uid[:16])}
+    last = conn.execute(_statements()["family_max_uid"], family).scalar_one()
+    art.uid = prev_uid[:16] + ids.next_version_suffix(last[16:])
     if art.key is None:
-        art.key = previous.key
-    s.execute(update(Artifact).where(*family).values(is_latest=False))
+        art.key = prev_key
+    conn.execute(_statements()["family_not_latest"], family)
     art.is_latest = True
+
+
+def _load(artifact_id: int) -> Artifact:
+    from .models import Artifact
+
+    return Artifact.filter(id=artifact_id, _branch_code__in=[MAIN, -1]).one()
 
 
 def _adopt_existing(inst: Instance, art: Artifact, existing: Artifact, run: Run | None) -> Artifact:

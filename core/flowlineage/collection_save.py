@@ -13,10 +13,13 @@ loser retries and finds the winner's collection.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from functools import cache
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from sqlalchemy import Table, delete, exc, insert, select, update
+from sqlalchemy import Table, bindparam, delete, exc, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from . import ids
@@ -139,22 +142,47 @@ def save_collection(coll: Collection) -> Collection:
     return coll
 
 
-def _save_or_adopt(inst: Instance, coll: Collection, pending: PendingCollection,
-                   run: Run | None) -> Collection | None:
-    """Insert ``coll`` or adopt the collection with its hash; return the revised version."""
+@cache
+def _statements() -> dict[str, Any]:
+    """Statements of the save path, built once so SQLAlchemy compiles them once."""
     from .models import Collection, collection_artifact
 
+    table = cast(Table, Collection.__table__)
+    return {
+        "table": table,
+        "id_by_hash": select(table.c.id).where(table.c.hash == bindparam("digest")),
+        "latest_by_key": select(table.c.id, table.c.uid, table.c.key, table.c.run_id).where(
+            table.c.key == bindparam("key"),
+            table.c.is_latest.is_(True),
+            table.c._branch_code == MAIN,
+        ).order_by(table.c.id.desc()).limit(1),
+        "by_reference": select(table.c.uid).where(
+            table.c.reference == bindparam("reference"),
+            table.c.reference_type == bindparam("reference_type"),
+        ),
+        "insert": insert(table).returning(table.c.id),
+        "insert_members": insert(collection_artifact),
+    }
+
+
+def _save_or_adopt(inst: Instance, coll: Collection, pending: PendingCollection,
+                   run: Run | None) -> _Version | None:
+    """Insert ``coll`` or adopt the collection with its hash; return the revised version."""
+    from .models import Collection
+
+    statements = _statements()
     with inst.write() as s:
-        existing = s.scalars(select(Collection).where(Collection.hash == coll.hash)).first()
-        if existing is not None:
+        conn = s.connection()
+        existing_id = conn.execute(statements["id_by_hash"], {"digest": coll.hash}).scalar()
+        if existing_id is not None:
+            existing = s.get_one(Collection, existing_id)
             _adopt_existing(inst, s, coll, existing, run)
             return None
-        _check_reference(s, coll)
-        previous = _assign_version(s, coll, pending.revises)
+        _check_reference(conn, coll)
+        previous = _assign_version(conn, coll, pending.revises)
         coll.run_id = run.id if run is not None else None
-        table = cast(Table, Collection.__table__)
-        coll.id = s.execute(insert(table).returning(table.c.id), _row(coll)).scalar_one()
-        s.execute(insert(collection_artifact), [
+        coll.id = conn.execute(statements["insert"], _row(coll)).scalar_one()
+        conn.execute(statements["insert_members"], [
             {"collection_id": coll.id, "artifact_id": a.id, "order": i}
             for i, a in enumerate(pending.artifacts)
         ])
@@ -172,15 +200,11 @@ def _row(coll: Collection) -> dict[str, Any]:
             for col in Collection.__table__.columns if col.name != "id"}
 
 
-def _check_reference(s: Session, coll: Collection) -> None:
-    from .models import Collection
-
+def _check_reference(conn: Connection, coll: Collection) -> None:
     if coll.reference is None or coll.reference_type is None:
         return  # as the unique constraint: NULLs never conflict
-    other = s.scalars(select(Collection.uid).where(
-        Collection.reference == coll.reference,
-        Collection.reference_type == coll.reference_type,
-    )).first()
+    other = conn.execute(_statements()["by_reference"], {
+        "reference": coll.reference, "reference_type": coll.reference_type}).scalar()
     if other is not None:
         raise ValidationError(
             f"collection {other} already has reference {coll.reference!r} "
@@ -188,24 +212,27 @@ def _check_reference(s: Session, coll: Collection) -> None:
         )
 
 
-def _assign_version(s: Session, coll: Collection, revises: Collection | None) -> Collection | None:
-    """Give ``coll`` its uid: a new family, or the next version of ``revises``/its key."""
-    from .models import Collection
+class _Version(Protocol):
+    """The columns of a previous version that saving a new one needs."""
 
-    previous = revises
+    id: Any
+    uid: Any
+    key: Any
+    run_id: Any
+
+
+def _assign_version(conn: Connection, coll: Collection,
+                    revises: Collection | None) -> _Version | None:
+    """Give ``coll`` its uid: a new family, or the next version of ``revises``/its key."""
+    statements = _statements()
+    previous: _Version | None = revises
     if previous is None and coll.key is not None:
-        previous = s.scalars(
-            select(Collection).where(
-                Collection.key == coll.key,
-                Collection.is_latest.is_(True),
-                Collection._branch_code == MAIN,
-            ).order_by(Collection.id.desc()).limit(1)
-        ).first()
+        previous = conn.execute(statements["latest_by_key"], {"key": coll.key}).first()
     coll.is_latest = True
     if previous is None:
         coll.uid = ids.new_uid(STEM_LEN, True)
         return None
-    coll.uid = next_version(s, Collection, previous.uid, STEM_LEN)
+    coll.uid = next_version(conn, statements["table"], previous.uid, STEM_LEN)
     if coll.key is None:
         coll.key = previous.key
     return previous
@@ -232,7 +259,7 @@ def _adopt_existing(inst: Instance, s: Session, coll: Collection, existing: Coll
 # ---------------------------------------------------------------- run inputs
 
 
-def link_collection_inputs(run: Run, collections: list[Collection]) -> None:
+def link_collection_inputs(run: Run, collections: Sequence[_Version]) -> None:
     """Link collections as inputs of ``run`` (idempotent; not the ones it created)."""
     from .instance import get_instance, insert_ignore
     from .models import run_input_collection

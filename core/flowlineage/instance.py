@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event, exc, insert, select
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import ConfigurationError, DatabaseError, NotConnected
@@ -60,6 +60,16 @@ class Instance:
             yield session  # closing ends the read transaction; loaded objects stay usable
 
     @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A Core connection for light reads: this thread's write transaction if open."""
+        current = getattr(self._local, "session", None)
+        if current is not None:
+            yield current.connection()
+            return
+        with _mapped_errors(), self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
     def write(self) -> Iterator[Session]:
         """One write transaction (``BEGIN IMMEDIATE`` on SQLite); nested calls join it."""
         current = getattr(self._local, "session", None)
@@ -67,7 +77,11 @@ class Instance:
             yield current
             return
         with _mapped_errors(), self._sessions() as session:
-            session.connection(execution_options={_WRITE: True})
+            _intent.write = True
+            try:
+                session.connection()  # begins: BEGIN IMMEDIATE on SQLite
+            finally:
+                _intent.write = False
             self._local.session = session
             try:
                 yield session
@@ -182,9 +196,14 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+_intent = threading.local()
+"""``write`` is True while a write transaction begins in this thread (see ``_sqlite_on_begin``)."""
+
+
 def _sqlite_on_begin(conn: Any) -> None:
-    write = conn.get_execution_options().get(_WRITE, False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+    write = getattr(_intent, "write", False) or conn.get_execution_options().get(_WRITE, False)
+    # straight to the driver: this runs for every transaction
+    conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 _instance: Instance | None = None

@@ -6,23 +6,34 @@ versions (``0000``, ``0001``, …) as in lamindb, and exactly one member has ``i
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy.engine import Connection
 
 from . import ids
 
 
-def next_version(s: Session, model: Any, previous_uid: str, stem_len: int) -> str:
+@cache
+def _statements(table: Table) -> tuple[Any, Any]:
+    """The family's newest uid, and demoting its latest member (compiled once per table)."""
+    family = (table.c.uid >= bindparam("stem"), table.c.uid < bindparam("bound"))
+    return (
+        select(func.max(table.c.uid)).where(*family),
+        update(table).where(*family, table.c.is_latest.is_(True)).values(is_latest=False),
+    )
+
+
+def next_version(conn: Connection, table: Table, previous_uid: str, stem_len: int) -> str:
     """The uid of a new version in ``previous_uid``'s family; the family loses ``is_latest``.
 
     Run inside the write transaction that inserts the new version, which then takes
     ``is_latest=True``.
     """
-    table = model.__table__  # Core statements: no ORM session synchronisation needed
+    newest, demote = _statements(table)
     stem = previous_uid[:stem_len]
-    family = (table.c.uid >= stem, table.c.uid < ids.family_upper_bound(stem))
-    last = s.execute(select(func.max(table.c.uid)).where(*family)).scalar_one()
-    s.execute(update(table).where(*family, table.c.is_latest.is_(True)).values(is_latest=False))
+    family = {"stem": stem, "bound": ids.family_upper_bound(stem)}
+    last = conn.execute(newest, family).scalar_one()
+    conn.execute(demote, family)
     return stem + ids.next_version_suffix(last[stem_len:])

@@ -50,6 +50,10 @@ def test_members_keep_their_order(any_instance: Instance) -> None:
         coll.id, "three tables", "GSE1", coll.hash)
     assert fl.Collection.filter(reference_type="geo").count() == 1
     assert [x.id for x in a.collections] == [coll.id]
+    got.description = "renamed"
+    assert got.save() is got  # a saved collection updates its fields
+    assert fl.Collection.get(coll.id).description == "renamed"
+    assert fl.Collection.filter().count() == 1
 
 
 def test_data_and_meta_artifact(any_instance: Instance) -> None:

@@ -20,7 +20,7 @@ from flowlineage.instance import Instance
 from flowlineage.mapped import MappedCollection
 
 VARS = {"a": ["g0", "g1", "g2", "g3"], "b": ["g3", "g2", "g4"], "c": ["g2", "g5", "g3"]}
-CELL_TYPES = {"a": ["T", "B", "T", "NK"], "b": ["B", None, "mono"], "c": ["unknown", "T"]}
+CELL_TYPES: dict[str, list[str | None]] = {"a": ["T", "B", "T", "NK"], "b": ["B", None, "mono"], "c": ["unknown", "T"]}
 
 
 def _adata(name: str, sparse: bool, seed: int) -> ad.AnnData:
@@ -107,7 +107,7 @@ def test_without_join_rows_keep_their_own_variables(h5ad_files: list[Path]) -> N
 
 
 def test_identical_variables_need_no_join(tmp_path: Path) -> None:
-    paths = []
+    paths: list[Path] = []
     for name in ("a", "a2"):
         adata = _adata("a", sparse=name == "a2", seed=len(paths))
         adata.obs_names = [f"{name}_{i}" for i in range(adata.n_obs)]
@@ -154,13 +154,14 @@ def test_dataloader_style_batches_cover_every_row(h5ad_files: list[Path]) -> Non
     ds = MappedCollection(h5ad_files, obs_keys="cell_type", join="outer")
     expected = _expected(h5ad_files, ds.var_joint or [])
     order = np.random.default_rng(0).permutation(len(ds))
-    seen_rows, seen_x = [], []
+    seen_rows: list[int] = []
+    seen_x: list[np.ndarray] = []
     for start in range(0, len(order), 4):  # what torch's DataLoader does with batch_size=4
         batch = [ds[int(i)] for i in order[start : start + 4]]
         x = np.stack([item["X"] for item in batch])
         y = np.array([item["cell_type"] for item in batch])
         assert x.shape == (len(batch), 6) and y.dtype.kind == "i"
-        seen_rows.extend(order[start : start + 4])
+        seen_rows.extend(order[start : start + 4].tolist())
         seen_x.append(x)
     np.testing.assert_array_equal(np.vstack(seen_x), expected[np.array(seen_rows)])
     ds.close()

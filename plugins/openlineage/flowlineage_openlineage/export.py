@@ -66,6 +66,8 @@ def export_events(out: str, since: datetime | None = None,
     runs = Run.filter() if since is None else Run.filter(
         or_(Run.started_at >= since, Run.finished_at >= since))
     total = runs.count()
+    if progress is not None:
+        progress(0, total)
     builder = EventBuilder(namespace())
     written = done = last_id = 0
     with _writer(out) as handle:

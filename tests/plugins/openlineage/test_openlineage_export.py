@@ -50,23 +50,19 @@ def build_runs(tmp: Path) -> dict[str, Any]:
                     initiated_by_run_id=parent)
 
     ids: dict[str, int] = {}
-    for batch in (
-        [row("wf", "snakemake:Snakefile", 0, "completed"),
-         row("main", "prefect:flows.main", 2, "completed")],
-        [row("job", "snakemake:rule fetch", 1, "completed", parent=ids.get("wf")),
-         row("sub", "prefect:flows.sub", 3, "completed", parent=ids.get("main"))],
-        [row("task", "prefect:tasks.clean", 4, "errored", parent=ids.get("sub")),
-         row("stats", "nextflow:STATS", 5, "aborted"),
-         row("queued", "job.py", 6, "scheduled", finished=False),
-         row("running", "job.py", 7, "started", finished=False),
-         row("again", "job.py", 8, "completed")],
-    ):
-        if "job" in {r["reference"] for r in batch}:
-            batch[0]["initiated_by_run_id"], batch[1]["initiated_by_run_id"] = ids["wf"], \
-                ids["main"]
-        if "task" in {r["reference"] for r in batch}:
-            batch[0]["initiated_by_run_id"] = ids["sub"]
-        ids.update({ref: rid for (_, ref), rid in upsert_runs(batch).items()})
+
+    def add(*rows: dict[str, Any]) -> None:
+        ids.update({ref: rid for (_, ref), rid in upsert_runs(list(rows)).items()})
+
+    add(row("wf", "snakemake:Snakefile", 0, "completed"),
+        row("main", "prefect:flows.main", 2, "completed"))
+    add(row("job", "snakemake:rule fetch", 1, "completed", parent=ids["wf"]),
+        row("sub", "prefect:flows.sub", 3, "completed", parent=ids["main"]))
+    add(row("task", "prefect:tasks.clean", 4, "errored", parent=ids["sub"]),
+        row("stats", "nextflow:STATS", 5, "aborted"),
+        row("queued", "job.py", 6, "scheduled", finished=False),
+        row("running", "job.py", 7, "started", finished=False),
+        row("again", "job.py", 8, "completed"))
     runs = {ref: fl.Run.get(rid) for ref, rid in ids.items()}
     tmp.mkdir(exist_ok=True)
     (tmp / "raw.csv").write_text("a,b\n1,2\n")
@@ -139,7 +135,7 @@ def test_parent_chains_point_at_exported_runs(
     task = parents[_run_id(data["task"])]
     assert task is not None
     assert task["run"]["runId"] == _run_id(data["sub"])
-    assert task["job"] == {"namespace": "flowlineage", "name": "prefect:flows.sub"}
+    assert (task["job"]["namespace"], task["job"]["name"]) == ("flowlineage", "prefect:flows.sub")
     assert task["root"]["run"]["runId"] == _run_id(data["main"])
     assert task["root"]["job"]["name"] == "prefect:flows.main"
     sub = parents[_run_id(data["sub"])]

@@ -256,11 +256,11 @@ def test_tracked_script_launches_and_consumes(instance: Instance, workflow: Path
 import os, subprocess, sys
 import flowlineage as fl
 
-run = fl.track()
+import time; t0 = time.time(); run = fl.track(); print("track", time.time() - t0, flush=True)
 env = dict(os.environ, FLOWLINEAGE_PARENT_RUN=run.uid)
 subprocess.run([{str(SNAKEMAKE)!r}, "--logger=flowlineage",
                 "--cores", "1"], check=True, env=env, capture_output=True)
-report = fl.Artifact.get(key="results/report.txt")
+print("smk", time.time() - t0, flush=True); report = fl.Artifact.get(key="results/report.txt")
 with open(report.cache()) as f:
     text = f.read()
 with open("summary.txt", "w") as f:
