@@ -77,3 +77,35 @@ def test_sigkill_leaves_started_run(fl_home: Path, tmp_path: Path) -> None:
         proc.kill()
         proc.wait(timeout=30)
     assert _status(fl_home, uid) == "started"  # the reaper's job (runs reap)
+
+
+def test_heartbeat_and_reaper(fl_home: Path, tmp_path: Path) -> None:
+    env = os.environ | {"FLOWLINEAGE_HEARTBEAT_SECONDS": "0.2"}
+    script = _script(tmp_path, "time.sleep(60)\n")
+    alive = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                             env=env)
+    dead = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                            env=env)
+    with alive, dead:
+        assert alive.stdout is not None and dead.stdout is not None
+        alive_uid = alive.stdout.readline().split()[0]
+        dead_uid = dead.stdout.readline().split()[0]
+        fl.connect()
+        try:
+            deadline = time.time() + 20
+            while fl.Run.get(dead_uid).heartbeat_at is None and time.time() < deadline:
+                time.sleep(0.1)
+            assert fl.Run.get(dead_uid).heartbeat_at is not None
+        finally:
+            fl.disconnect()
+        dead.kill()
+        dead.wait(timeout=30)
+        time.sleep(1.5)
+        reap = subprocess.run([str(Path(sys.executable).parent / "flowlineage"), "runs", "reap", "--older-than", "1s", "--json"],
+                              capture_output=True, text=True, timeout=120, env=env)
+        assert reap.returncode == 0, reap.stderr
+        alive.terminate()
+        alive.wait(timeout=30)
+    assert _status(fl_home, dead_uid) == "aborted"
+    assert dead_uid in reap.stdout and alive_uid not in reap.stdout
+    assert _status(fl_home, alive_uid) == "aborted"  # by its own SIGTERM handler

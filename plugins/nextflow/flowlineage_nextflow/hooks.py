@@ -6,7 +6,6 @@ from typing import Any
 
 from flowlineage.hookspecs import hookimpl
 
-
 REFERENCE_TYPES = ["nextflow_run", "nextflow_task"]
 
 

@@ -261,12 +261,17 @@ env = dict(os.environ, FLOWLINEAGE_PARENT_RUN=run.uid)
 subprocess.run([{str(SNAKEMAKE)!r}, "--logger=flowlineage",
                 "--cores", "1"], check=True, env=env, capture_output=True)
 print("smk", time.time() - t0, flush=True); report = fl.Artifact.get(key="results/report.txt")
+print("get", time.time() - t0, flush=True)
 with open(report.cache()) as f:
     text = f.read()
+print("cache", time.time() - t0, flush=True)
 with open("summary.txt", "w") as f:
     f.write(text.upper())
 fl.Artifact("summary.txt", key="analysis/summary.txt").save()
+print("save", time.time() - t0, flush=True)
 fl.finish()
+print("finish", time.time() - t0, flush=True)
+import faulthandler; faulthandler.dump_traceback_later(20, exit=False)
 """)
     subprocess.run([sys.executable, str(script)], cwd=workflow, check=True, timeout=300)
 

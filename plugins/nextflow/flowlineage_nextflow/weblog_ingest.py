@@ -1,0 +1,249 @@
+"""Record batches of weblog events: each batch is one transaction, events may come in any order.
+
+A task event maps to its Run exactly as a trace row does (:mod:`.mapping`), keyed
+``<runId>:<hash>``, so a weblog-fed run and the trace file of the same run agree. A run's status
+never moves backwards: an event ranking below what is recorded (``process_started`` after
+``process_completed``, ``error`` after ``completed``) is dropped, and repeating an event
+changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .mapping import (
+    DEFAULT_PIPELINE,
+    FINAL,
+    RANK,
+    RUN_STATUS,
+    TASK_REFERENCE,
+    WORKFLOW_REFERENCE,
+    aware,
+    pipeline_key,
+    process_key,
+    run_uid,
+    task_features,
+    task_reference,
+    task_run_row,
+    transform_id,
+)
+from .trace import TraceRow
+from .units import Json
+from .weblog_events import WeblogEvent, WeblogEventType
+
+_WORKFLOW_EVENTS = frozenset({WeblogEventType.STARTED, WeblogEventType.COMPLETED,
+                              WeblogEventType.ERROR})
+
+
+@dataclass
+class Transforms:
+    """Transform ids by key, remembered across batches once their batch committed."""
+
+    known: dict[str, int] = field(default_factory=dict)
+    pending: dict[str, int] = field(default_factory=dict)
+
+    def get(self, key: str, type: str) -> int:
+        """The id of the transform ``key`` (created in the current transaction if new)."""
+        found = self.known.get(key) or self.pending.get(key)
+        if found is None:
+            found = self.pending[key] = transform_id(key, type)
+        return found
+
+    def committed(self, ok: bool) -> None:
+        """Keep (or, after a rollback, forget) the transforms of the last batch."""
+        if ok:
+            self.known.update(self.pending)
+        self.pending.clear()
+
+
+def pipeline_of(event: WeblogEvent) -> str | None:
+    """The pipeline a ``started``/``completed`` event names (manifest name, project, script)."""
+    if event.metadata is None:
+        return None
+    workflow = event.metadata.workflow
+    manifest = workflow.get("manifest")
+    for value in (manifest.get("name") if isinstance(manifest, dict) else None,
+                  workflow.get("projectName"), workflow.get("scriptName")):
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _time(value: Json) -> Any:
+    from datetime import datetime
+
+    if not isinstance(value, str):
+        return None
+    try:
+        return aware(datetime.fromisoformat(value))
+    except ValueError:
+        return None
+
+
+def record_events(events: Sequence[WeblogEvent], transforms: Transforms,
+                  default_pipeline: str | None = None) -> None:
+    """Write a batch of events in one transaction (the caller's, if one is open)."""
+    import flowlineage as fl
+    from flowlineage.instance import get_instance
+
+    with get_instance().write():
+        run_ids = sorted({e.run_id for e in events})
+        existing = {r.reference: r for r in _runs(fl.Run, WORKFLOW_REFERENCE, run_ids)}
+        pipelines = _pipelines(events, existing, default_pipeline or DEFAULT_PIPELINE)
+        workflow_ids = _record_workflows(events, existing, pipelines, transforms)
+        _record_tasks(events, workflow_ids, pipelines, transforms)
+
+
+def _runs(model: Any, reference_type: str, references: list[str]) -> list[Any]:
+    found = []
+    for start in range(0, len(references), 500):
+        found.extend(model.filter(reference_type=reference_type,
+                                  reference__in=references[start : start + 500]).all())
+    return found
+
+
+def _pipelines(events: Sequence[WeblogEvent], existing: dict[str, Any],
+               default: str) -> dict[str, str]:
+    """Each run's pipeline: named by its events, else by its recorded transform, else default."""
+    import flowlineage as fl
+
+    pipelines: dict[str, str] = {}
+    for run in existing.values():
+        key = fl.Transform.get(run.transform_id).key
+        pipelines[run.reference] = key.removeprefix("nextflow:")
+    for event in events:
+        named = pipeline_of(event)
+        if named is not None:
+            pipelines[event.run_id] = named
+    for event in events:
+        pipelines.setdefault(event.run_id, default)
+    return pipelines
+
+
+def _record_workflows(events: Sequence[WeblogEvent], existing: dict[str, Any],
+                      pipelines: dict[str, str], transforms: Transforms) -> dict[str, int]:
+    """Create or advance the workflow Runs; return their ids by run id."""
+    from flowlineage.ingest import upsert_runs
+    from flowlineage.models import STATUS_NAMES
+
+    rows: dict[str, dict[str, Any]] = {}
+    for event in events:
+        row = rows.get(event.run_id)
+        if row is None:
+            run = existing.get(event.run_id)
+            row = rows[event.run_id] = {
+                "uid": run_uid(WORKFLOW_REFERENCE, event.run_id),
+                "reference_type": WORKFLOW_REFERENCE, "reference": event.run_id,
+                "status": STATUS_NAMES[run._status_code] if run is not None else "started",
+            }
+            if run is None:
+                row.update(name=event.run_name, started_at=event.utc_time)
+        if event.event in _WORKFLOW_EVENTS:
+            _apply_workflow_event(row, event)
+    for run_id, row in rows.items():
+        row["transform_id"] = transforms.get(pipeline_key(pipelines[run_id]), "pipeline")
+    ids = upsert_runs(list(rows.values()))
+    return {run_id: ids[(WORKFLOW_REFERENCE, run_id)] for run_id in rows}
+
+
+def _apply_workflow_event(row: dict[str, Any], event: WeblogEvent) -> None:
+    """``started`` starts a run, ``completed`` ends it (completed or errored by its success
+    flag) and ``error`` marks it errored unless it already ended."""
+    workflow = event.metadata.workflow if event.metadata is not None else {}
+    if event.run_name:
+        row["name"] = event.run_name
+    if event.metadata is not None:
+        row["params"] = event.metadata.params
+    if event.event is WeblogEventType.STARTED:
+        row["started_at"] = _time(workflow.get("start")) or event.utc_time
+        return
+    if event.event is WeblogEventType.ERROR:
+        if row["status"] not in FINAL:
+            row.update(status="errored", finished_at=event.utc_time)
+        return
+    success = workflow.get("success")
+    failed = success is False or (success is None and bool(workflow.get("errorMessage")))
+    row.update(status="errored" if failed else "completed",
+               finished_at=_time(workflow.get("complete")) or event.utc_time)
+    message = workflow.get("errorMessage")
+    if failed and isinstance(message, str):
+        row["description"] = message
+
+
+def _record_tasks(events: Sequence[WeblogEvent], workflow_ids: dict[str, int],
+                  pipelines: dict[str, str], transforms: Transforms) -> None:
+    import flowlineage as fl
+    from flowlineage.ingest import set_run_features, upsert_runs
+
+    latest: dict[str, tuple[str, TraceRow]] = {}
+    for event in events:
+        row = event.trace
+        if row is None:
+            continue
+        reference = task_reference(event.run_id, row.hash, row.task_id)
+        seen = latest.get(reference)
+        if seen is None or RANK[RUN_STATUS[row.status]] >= RANK[RUN_STATUS[seen[1].status]]:
+            latest[reference] = (event.run_id, row)
+    if not latest:
+        return
+    recorded = {r.reference: r._status_code for r in _runs(fl.Run, TASK_REFERENCE,
+                                                           sorted(latest))}
+    rows, features = [], {}
+    for reference, (run_id, row) in latest.items():
+        status = RUN_STATUS[row.status]
+        code = recorded.get(reference)
+        if code is not None and _rank(code) > RANK[status]:
+            continue  # never backwards: a late event about an earlier stage
+        pipeline = pipelines[run_id]
+        tf = transforms.get(process_key(pipeline, row.process), "process")
+        rows.append(task_run_row(row, run_id, workflow_ids[run_id], tf))
+        features[reference] = task_features(row)
+    ids = upsert_runs(rows)
+    set_run_features({ids[(TASK_REFERENCE, ref)]: values for ref, values in features.items()})
+    retried = {(latest[ref][0], latest[ref][1].name) for ref, values in features.items()
+               if "attempt" in values}
+    for event in events:
+        if event.event is WeblogEventType.COMPLETED:
+            retried.add((event.run_id, ""))
+    for run_id, name in sorted(retried):
+        link_restarts(workflow_ids[run_id], name or None)
+
+
+def _rank(code: int) -> int:
+    from flowlineage.models import STATUS_NAMES
+
+    return RANK[STATUS_NAMES[code]]
+
+
+def link_restarts(workflow_run_id: int, name: str | None = None) -> None:
+    """Set ``restart_of`` on the later attempts of retried tasks of a workflow Run.
+
+    Attempts of a task share its name; the first attempt is the attempt-1 run of that name
+    with the highest ``task_id`` below the later attempt's. ``name`` limits the work to one
+    task name; without it every retried task of the run is linked (done when the run
+    completes, for attempts whose events arrived out of order).
+    """
+    import flowlineage as fl
+    from flowlineage.ingest import set_run_features
+    from flowlineage.models import RunFeatureValue
+    from sqlalchemy import select
+
+    tasks = fl.Run.filter(initiated_by_run_id=workflow_run_id, reference_type=TASK_REFERENCE)
+    if name is not None:
+        names = {name}
+    else:
+        retried = select(RunFeatureValue.run_id).where(RunFeatureValue.name == "attempt")
+        names = {r.name for r in tasks.filter(fl.Run.id.in_(retried)).all() if r.name}
+    updates: dict[int, dict[str, Any]] = {}
+    for task_name in sorted(names):
+        chain = [(r, r.features.get_values()) for r in tasks.filter(name=task_name).all()]
+        heads = sorted(((v.get("task_id", -1), r.uid) for r, v in chain if "attempt" not in v))
+        for run, values in chain:
+            if "attempt" not in values:
+                continue
+            earlier = [uid for task_id, uid in heads if task_id < values.get("task_id", -1)]
+            if earlier and values.get("restart_of") != earlier[-1]:
+                updates[run.id] = {"restart_of": earlier[-1]}
+    set_run_features(updates)
