@@ -101,7 +101,8 @@ def test_heartbeat_and_reaper(fl_home: Path, tmp_path: Path) -> None:
         dead.kill()
         dead.wait(timeout=30)
         time.sleep(1.5)
-        reap = subprocess.run([str(Path(sys.executable).parent / "flowlineage"), "runs", "reap", "--older-than", "1s", "--json"],
+        cli = str(Path(sys.executable).parent / "flowlineage")
+        reap = subprocess.run([cli, "runs", "reap", "--older-than", "1s", "--json"],
                               capture_output=True, text=True, timeout=120, env=env)
         assert reap.returncode == 0, reap.stderr
         alive.terminate()

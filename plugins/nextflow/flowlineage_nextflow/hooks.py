@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowlineage.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    import typer
 
 REFERENCE_TYPES = ["nextflow_run", "nextflow_task"]
 
@@ -16,4 +19,13 @@ def flowlineage_adapters() -> dict[str, Any]:
         "name": "nextflow",
         "orchestrator": "nextflow",
         "reference_types": REFERENCE_TYPES,
+        "commands": ["nextflow ingest-trace", "nextflow ingest-lineage", "nextflow serve"],
     }
+
+
+@hookimpl
+def flowlineage_register_commands(cli: typer.Typer) -> None:
+    """Add ``flowlineage nextflow ...``."""
+    from .cli import app
+
+    cli.add_typer(app, name="nextflow")
