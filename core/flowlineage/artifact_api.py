@@ -13,6 +13,8 @@ from . import ids
 from .errors import ValidationError
 
 if TYPE_CHECKING:
+    import os
+
     from .artifact_save import Pending
     from .lineage import Lineage
     from .models import Artifact, Collection, Run, Storage
@@ -206,6 +208,13 @@ class ArtifactMixin:
         from .lineage import walk
 
         return walk("artifact", _saved_id(self), "downstream", depth)
+
+    def view_lineage(self, format: str = "text", path: str | os.PathLike[str] | None = None,
+                     direction: str = "upstream", depth: int | None = None) -> str:
+        """The lineage as text, mermaid, dot, json or html; also written to ``path`` if given."""
+        from .render import view_lineage
+
+        return view_lineage(cast("Artifact", self), format, path, direction, depth)
 
     def describe(self, print_: bool = True) -> str:
         """A readable summary: fields, storage, run, inputs and versions."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -19,7 +19,6 @@ from typer.core import TyperGroup
 
 from .cli_common import (
     STATE,
-    State,
     cells,
     connect,
     console,
@@ -28,7 +27,6 @@ from .cli_common import (
     resolve_node,
 )
 from .errors import FlowlineageError
-from .hookspecs import hookspec
 
 if TYPE_CHECKING:
     from .render import Format
@@ -50,7 +48,7 @@ class FlowlineageGroup(TyperGroup):
         **extra: Any,
     ) -> Any:
         """Run the CLI; return (or exit with, in standalone mode) the exit code."""
-        STATE.__dict__.update(State().__dict__)
+        STATE.reset()
         try:
             rv = super().main(args, prog_name, complete_var, False, windows_expand_args,
                               **extra)
@@ -201,26 +199,13 @@ def export_openlineage(
     _export("openlineage", output, parse_since(since) if since is not None else None)
 
 
-class _ExportHookspec:
-    """``flowlineage_export`` until ``hookspecs.py`` declares it (then delete this class)."""
-
-    @hookspec(firstresult=True)
-    def flowlineage_export(self, format: str, since: datetime | None, out: str,
-                           progress: Callable[[int, int], None] | None) -> int | None:
-        """Export recorded lineage in ``format``; None when the plugin has no such format."""
-
-
 def _export(format: Format | str, output: str, since: datetime | None) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .plugins import get_plugin_manager
 
     connect()
-    pm = get_plugin_manager()
-    caller = getattr(pm.hook, "flowlineage_export", None)
-    if caller is None or not caller.has_spec():
-        pm.add_hookspecs(_ExportHookspec)
-    hook = pm.hook
+    hook = get_plugin_manager().hook
     err = console(stderr=True)
     with Progress(TextColumn("exporting runs"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err, transient=True,

@@ -44,6 +44,10 @@ class State:
     storage: str | None = None
     debug: bool = False
 
+    def reset(self) -> None:
+        """Back to the defaults (before an invocation parses its options)."""
+        self.db, self.storage, self.debug = None, None, False
+
 
 STATE = State()
 

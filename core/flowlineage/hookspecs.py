@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
     import typer
 
     from .models import Artifact, Run
@@ -52,3 +55,10 @@ def flowlineage_artifact_used(artifact: Artifact, run: Run) -> None:
 @hookspec(firstresult=True)
 def flowlineage_storage_options(root: str) -> dict[str, Any] | None:
     """Return fsspec options (credentials, endpoint) for a storage root; first answer wins."""
+
+
+@hookspec(firstresult=True)
+def flowlineage_export(
+    format: str, since: datetime | None, out: str, progress: Callable[[int, int], None] | None
+) -> int | None:
+    """Write recorded lineage as ``format`` to ``out``; return how many items, else None."""

@@ -133,12 +133,14 @@ def human_size(size: int | None) -> str:
     """A byte count for people: ``532 B``, ``1.2 kB``, ``3.4 MB``."""
     if size is None:
         return ""
+    if size < 1000:
+        return f"{size} B"
     value = float(size)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+    for unit in ("kB", "MB", "GB"):
         value /= 1000
-    raise AssertionError("unreachable")  # pragma: no cover
+        if value < 999.95:  # would not round up to 1000.0
+            return f"{value:.1f} {unit}"
+    return f"{value / 1000:.1f} TB"
 
 
 # ---------------------------------------------------------------- entry points

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import select
 
 from .errors import ValidationError
 
 if TYPE_CHECKING:
+    import os
+
     from .lineage import Lineage
     from .models import Artifact, Collection, Project, Run, Transform, ULabel
     from .query import QuerySet
@@ -165,6 +167,13 @@ class RunMixin:
         from .lineage import walk
 
         return walk("run", self.id, "downstream", depth)
+
+    def view_lineage(self, format: str = "text", path: str | os.PathLike[str] | None = None,
+                     direction: str = "upstream", depth: int | None = None) -> str:
+        """The lineage as text, mermaid, dot, json or html; also written to ``path`` if given."""
+        from .render import view_lineage
+
+        return view_lineage(cast("Run", self), format, path, direction, depth)
 
     def __enter__(self) -> Run:
         return self  # type: ignore[return-value]

@@ -9,15 +9,14 @@ import threading
 from pathlib import Path
 
 import anndata as ad
+import flowlineage as fl
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import func, select
-
-import flowlineage as fl
 from flowlineage.errors import DoesNotExist, ValidationError
 from flowlineage.instance import Instance
 from flowlineage.models import collection_artifact, run_input_collection
+from sqlalchemy import func, select
 
 
 def _tables(n: int, prefix: str = "t") -> list[fl.Artifact]:

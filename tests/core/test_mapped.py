@@ -9,18 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import anndata as ad
+import flowlineage as fl
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-
-import flowlineage as fl
 from flowlineage.errors import FlowlineageError, ValidationError
 from flowlineage.instance import Instance
 from flowlineage.mapped import MappedCollection
 
 VARS = {"a": ["g0", "g1", "g2", "g3"], "b": ["g3", "g2", "g4"], "c": ["g2", "g5", "g3"]}
-CELL_TYPES: dict[str, list[str | None]] = {"a": ["T", "B", "T", "NK"], "b": ["B", None, "mono"], "c": ["unknown", "T"]}
+CELL_TYPES: dict[str, list[str | None]] = {
+    "a": ["T", "B", "T", "NK"], "b": ["B", None, "mono"], "c": ["unknown", "T"]}
 
 
 def _adata(name: str, sparse: bool, seed: int) -> ad.AnnData:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from .mapping import (
     DEFAULT_PIPELINE,
@@ -33,29 +34,42 @@ from .trace import TraceRow
 from .units import Json
 from .weblog_events import WeblogEvent, WeblogEventType
 
+if TYPE_CHECKING:
+    from flowlineage.models import Run
+
 _WORKFLOW_EVENTS = frozenset({WeblogEventType.STARTED, WeblogEventType.COMPLETED,
                               WeblogEventType.ERROR})
 
 
 @dataclass
-class Transforms:
-    """Transform ids by key, remembered across batches once their batch committed."""
+class Known:
+    """What the writer learned from committed batches: transform ids by key, and per weblog
+    run id its workflow Run id and pipeline. Entries of a batch are kept only once it
+    committed (a rolled-back batch may have created rows that do not exist)."""
 
-    known: dict[str, int] = field(default_factory=dict)
-    pending: dict[str, int] = field(default_factory=dict)
+    transforms: dict[str, int] = field(default_factory=dict)
+    workflows: dict[str, tuple[int, str]] = field(default_factory=dict)
+    _transforms: dict[str, int] = field(default_factory=dict)
+    _workflows: dict[str, tuple[int, str]] = field(default_factory=dict)
 
-    def get(self, key: str, type: str) -> int:
+    def transform(self, key: str, type: str) -> int:
         """The id of the transform ``key`` (created in the current transaction if new)."""
-        found = self.known.get(key) or self.pending.get(key)
+        found = self.transforms.get(key) or self._transforms.get(key)
         if found is None:
-            found = self.pending[key] = transform_id(key, type)
+            found = self._transforms[key] = transform_id(key, type)
         return found
 
+    def workflow(self, run_id: str) -> tuple[int, str] | None:
+        """``(workflow Run id, pipeline)`` of a weblog run id, if known."""
+        return self.workflows.get(run_id) or self._workflows.get(run_id)
+
     def committed(self, ok: bool) -> None:
-        """Keep (or, after a rollback, forget) the transforms of the last batch."""
+        """Keep (or, after a rollback, forget) what the last batch learned."""
         if ok:
-            self.known.update(self.pending)
-        self.pending.clear()
+            self.transforms.update(self._transforms)
+            self.workflows.update(self._workflows)
+        self._transforms.clear()
+        self._workflows.clear()
 
 
 def pipeline_of(event: WeblogEvent) -> str | None:
@@ -71,9 +85,7 @@ def pipeline_of(event: WeblogEvent) -> str | None:
     return None
 
 
-def _time(value: Json) -> Any:
-    from datetime import datetime
-
+def _time(value: Json) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
@@ -82,54 +94,59 @@ def _time(value: Json) -> Any:
         return None
 
 
-def record_events(events: Sequence[WeblogEvent], transforms: Transforms,
+def record_events(events: Sequence[WeblogEvent], known: Known,
                   default_pipeline: str | None = None) -> None:
-    """Write a batch of events in one transaction (the caller's, if one is open)."""
-    import flowlineage as fl
+    """Write a batch of events in one transaction (the caller's, if one is open).
+
+    Call ``known.committed()`` after the transaction ended.
+    """
     from flowlineage.instance import get_instance
 
     with get_instance().write():
-        run_ids = sorted({e.run_id for e in events})
-        existing = {r.reference: r for r in _runs(fl.Run, WORKFLOW_REFERENCE, run_ids)}
-        pipelines = _pipelines(events, existing, default_pipeline or DEFAULT_PIPELINE)
-        workflow_ids = _record_workflows(events, existing, pipelines, transforms)
-        _record_tasks(events, workflow_ids, pipelines, transforms)
+        _record_workflows(events, known, default_pipeline or DEFAULT_PIPELINE)
+        retried = _record_tasks(events, known)
+        for event in events:
+            if event.event is WeblogEventType.COMPLETED:
+                retried.add((event.run_id, None))
+        for run_id, name in sorted(retried, key=lambda item: (item[0], item[1] or "")):
+            workflow = known.workflow(run_id)
+            assert workflow is not None
+            link_restarts(workflow[0], name)
 
 
-def _runs(model: Any, reference_type: str, references: list[str]) -> list[Any]:
+def _runs(reference_type: str, references: list[str]) -> list[Run]:
+    import flowlineage as fl
+
     found = []
     for start in range(0, len(references), 500):
-        found.extend(model.filter(reference_type=reference_type,
-                                  reference__in=references[start : start + 500]).all())
+        found.extend(fl.Run.filter(reference_type=reference_type,
+                                   reference__in=references[start : start + 500]).all())
     return found
 
 
-def _pipelines(events: Sequence[WeblogEvent], existing: dict[str, Any],
-               default: str) -> dict[str, str]:
-    """Each run's pipeline: named by its events, else by its recorded transform, else default."""
+def _record_workflows(events: Sequence[WeblogEvent], known: Known, default: str) -> None:
+    """Create the workflow Runs not seen yet, and apply workflow events."""
     import flowlineage as fl
-
-    pipelines: dict[str, str] = {}
-    for run in existing.values():
-        key = fl.Transform.get(run.transform_id).key
-        pipelines[run.reference] = key.removeprefix("nextflow:")
-    for event in events:
-        named = pipeline_of(event)
-        if named is not None:
-            pipelines[event.run_id] = named
-    for event in events:
-        pipelines.setdefault(event.run_id, default)
-    return pipelines
-
-
-def _record_workflows(events: Sequence[WeblogEvent], existing: dict[str, Any],
-                      pipelines: dict[str, str], transforms: Transforms) -> dict[str, int]:
-    """Create or advance the workflow Runs; return their ids by run id."""
     from flowlineage.ingest import upsert_runs
     from flowlineage.models import STATUS_NAMES
 
+    touched = sorted({e.run_id for e in events
+                      if e.event in _WORKFLOW_EVENTS or known.workflow(e.run_id) is None})
+    if not touched:
+        return
+    existing = {str(r.reference): r for r in _runs(WORKFLOW_REFERENCE, touched)}
+    pipelines: dict[str, str] = {}
+    for run_id, found in existing.items():
+        cached = known.workflow(run_id)
+        pipelines[run_id] = (cached[1] if cached is not None else
+                             fl.Transform.get(found.transform_id).key.removeprefix("nextflow:"))
     rows: dict[str, dict[str, Any]] = {}
     for event in events:
+        if event.run_id not in touched:
+            continue
+        named = pipeline_of(event)
+        if named is not None:
+            pipelines[event.run_id] = named
         row = rows.get(event.run_id)
         if row is None:
             run = existing.get(event.run_id)
@@ -143,9 +160,11 @@ def _record_workflows(events: Sequence[WeblogEvent], existing: dict[str, Any],
         if event.event in _WORKFLOW_EVENTS:
             _apply_workflow_event(row, event)
     for run_id, row in rows.items():
-        row["transform_id"] = transforms.get(pipeline_key(pipelines[run_id]), "pipeline")
+        pipeline = pipelines.setdefault(run_id, default)
+        row["transform_id"] = known.transform(pipeline_key(pipeline), "pipeline")
     ids = upsert_runs(list(rows.values()))
-    return {run_id: ids[(WORKFLOW_REFERENCE, run_id)] for run_id in rows}
+    for run_id in rows:
+        known._workflows[run_id] = (ids[(WORKFLOW_REFERENCE, run_id)], pipelines[run_id])
 
 
 def _apply_workflow_event(row: dict[str, Any], event: WeblogEvent) -> None:
@@ -172,9 +191,9 @@ def _apply_workflow_event(row: dict[str, Any], event: WeblogEvent) -> None:
         row["description"] = message
 
 
-def _record_tasks(events: Sequence[WeblogEvent], workflow_ids: dict[str, int],
-                  pipelines: dict[str, str], transforms: Transforms) -> None:
-    import flowlineage as fl
+def _record_tasks(events: Sequence[WeblogEvent], known: Known
+                  ) -> set[tuple[str, str | None]]:
+    """Upsert the batch's task Runs; return (run id, task name) of retried tasks."""
     from flowlineage.ingest import set_run_features, upsert_runs
 
     latest: dict[str, tuple[str, TraceRow]] = {}
@@ -187,28 +206,23 @@ def _record_tasks(events: Sequence[WeblogEvent], workflow_ids: dict[str, int],
         if seen is None or RANK[RUN_STATUS[row.status]] >= RANK[RUN_STATUS[seen[1].status]]:
             latest[reference] = (event.run_id, row)
     if not latest:
-        return
-    recorded = {r.reference: r._status_code for r in _runs(fl.Run, TASK_REFERENCE,
-                                                           sorted(latest))}
+        return set()
+    recorded = {r.reference: r._status_code for r in _runs(TASK_REFERENCE, sorted(latest))}
     rows, features = [], {}
     for reference, (run_id, row) in latest.items():
         status = RUN_STATUS[row.status]
         code = recorded.get(reference)
         if code is not None and _rank(code) > RANK[status]:
             continue  # never backwards: a late event about an earlier stage
-        pipeline = pipelines[run_id]
-        tf = transforms.get(process_key(pipeline, row.process), "process")
-        rows.append(task_run_row(row, run_id, workflow_ids[run_id], tf))
+        workflow = known.workflow(run_id)
+        assert workflow is not None
+        tf = known.transform(process_key(workflow[1], row.process), "process")
+        rows.append(task_run_row(row, run_id, workflow[0], tf))
         features[reference] = task_features(row)
     ids = upsert_runs(rows)
     set_run_features({ids[(TASK_REFERENCE, ref)]: values for ref, values in features.items()})
-    retried = {(latest[ref][0], latest[ref][1].name) for ref, values in features.items()
-               if "attempt" in values}
-    for event in events:
-        if event.event is WeblogEventType.COMPLETED:
-            retried.add((event.run_id, ""))
-    for run_id, name in sorted(retried):
-        link_restarts(workflow_ids[run_id], name or None)
+    return {(latest[ref][0], latest[ref][1].name) for ref, values in features.items()
+            if "attempt" in values}
 
 
 def _rank(code: int) -> int:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from flowlineage.errors import FlowlineageError, IngestionError
 
 from .weblog_events import WeblogEvent, parse_weblog_event
-from .weblog_ingest import Transforms, record_events
+from .weblog_ingest import Known, record_events
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -47,7 +47,7 @@ class WeblogWriter:
     def __init__(self, pipeline: str | None = None, max_batch: int = MAX_BATCH) -> None:
         self.pipeline = pipeline
         self.max_batch = max_batch
-        self.transforms = Transforms()
+        self.known = Known()
         self._queue: queue.SimpleQueue[tuple[WeblogEvent, Future[None]] | None] = (
             queue.SimpleQueue())
         self._thread = threading.Thread(target=self._loop, name="flowlineage-weblog-writer",
@@ -91,9 +91,9 @@ class WeblogWriter:
 
     def _write(self, batch: list[tuple[WeblogEvent, Future[None]]]) -> None:
         try:
-            record_events([event for event, _ in batch], self.transforms, self.pipeline)
+            record_events([event for event, _ in batch], self.known, self.pipeline)
         except Exception as exc:
-            self.transforms.committed(False)
+            self.known.committed(False)
             if len(batch) > 1:  # find the event that failed; the others still go in
                 for item in batch:
                     self._write([item])
@@ -101,7 +101,7 @@ class WeblogWriter:
             logger.warning("weblog event not recorded: %s: %s", type(exc).__name__, exc)
             batch[0][1].set_exception(exc)
             return
-        self.transforms.committed(True)
+        self.known.committed(True)
         for _, done in batch:
             done.set_result(None)
 
@@ -140,8 +140,8 @@ def create_app(token: str | None = None, pipeline: str | None = None) -> Starlet
 
     writer = WeblogWriter(pipeline)
 
-    def reply(status: int, **body: str) -> Response:
-        return JSONResponse(body, status_code=status)
+    def reply(code: int, **body: str) -> Response:
+        return JSONResponse(body, status_code=code)
 
     async def receive(request: Request) -> Response:
         if not authorized(request, token):

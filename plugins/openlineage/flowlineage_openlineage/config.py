@@ -33,12 +33,14 @@ _cache: dict[tuple[str | None, ...], LiveEmitter | None] = {}
 def target() -> tuple[str | None, ...] | None:
     """The configured target plus the client settings it depends on; None when disabled."""
     env = os.environ
+    chosen = env.get(ENV)
+    clients = tuple(env.get(name) for name in CLIENT_ENV)
+    if chosen is None and not any(clients):  # the common case: four lookups, nothing else
+        return None
     if env.get("OPENLINEAGE_DISABLED", "").strip().lower() == "true":
         return None
-    clients = tuple(env.get(name) for name in CLIENT_ENV)
-    chosen = env.get(ENV)
     if chosen is None:
-        return ("openlineage", *clients) if any(clients) else None
+        return ("openlineage", *clients)
     chosen = chosen.strip()
     return None if chosen.lower() in OFF else (chosen, *clients)
 

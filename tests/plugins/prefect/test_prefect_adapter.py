@@ -269,6 +269,11 @@ async def async_flow(n: int, out_dir: Path) -> list[str]:
     return list(await asyncio.gather(*(async_save(i, out_dir) for i in range(n))))
 
 
+# Prefect 3.8's async flow engine reads the server's default result storage with a sync
+# client it never closes (prefect/results.py, _read_server_default_result_storage_block_id).
+@pytest.mark.filterwarnings(
+    "ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning"
+)
 def test_async_flow(instance: Instance, tmp_path: Path) -> None:
     state = run_coro_as_sync(async_flow(3, tmp_path, return_state=True))
     assert state is not None

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-import pytest
-from smk_helpers import SNAKEFILE, SNAKEMAKE, Runner, write_workflow
-
 import flowlineage as fl
+import pytest
 from flowlineage.hashing import hash_file
 from flowlineage.instance import Instance
+from smk_helpers import SNAKEFILE, SNAKEMAKE, Runner, write_workflow
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -133,42 +134,34 @@ def test_parallel_jobs(any_instance: Instance, tmp_path: Path, run_snakemake: Ru
     assert overlapping, "with -j 4 some jobs ran at the same time"
 
 
-def test_second_invocation_with_nothing_to_do(instance: Instance, workflow: Path,
-                                              run_snakemake: Runner) -> None:
+def test_reruns(instance: Instance, workflow: Path, run_snakemake: Runner) -> None:
+    """Nothing to do: an invocation with no jobs. Edited input: new versions downstream."""
     run_snakemake(workflow)
     artifacts = fl.Artifact.filter().count()
+    b_count = fl.Artifact.get(key="work/b.count")
     proc = run_snakemake(workflow)
     assert "Nothing to be done" in proc.stderr
-
-    first, second = invocations()
-    assert second.reference != first.reference
-    assert second.status == "completed"
-    assert jobs_of(second) == {}
+    first, idle = invocations()
+    assert idle.reference != first.reference
+    assert idle.status == "completed" and jobs_of(idle) == {}
     assert fl.Artifact.filter().count() == artifacts
 
-
-def test_edited_input_makes_new_versions(instance: Instance, workflow: Path,
-                                         run_snakemake: Runner) -> None:
-    run_snakemake(workflow)
-    b_count = fl.Artifact.get(key="work/b.count")
     (workflow / "data" / "a.txt").write_text("a changed sample\n")
     run_snakemake(workflow)
-
-    first, second = invocations()
-    jobs = jobs_of(second)
+    edited = invocations()[2]
+    jobs = jobs_of(edited)
     assert set(jobs) == {"upper[sample=a]", "count[sample=a]", "merge", "report", "all"}
     for key in ("data/a.txt", "work/a.upper", "work/a.count", "results/merged.txt",
                 "results/report.txt"):
         old, new = fl.Artifact.filter(key=key).order_by("uid").all()
         assert old.uid[:16] == new.uid[:16] and old.uid != new.uid, key
         assert (old.is_latest, new.is_latest) == (False, True)
-    assert fl.Artifact.get(key="work/a.upper", is_latest=True).run_id == jobs[
-        "upper[sample=a]"].id
-    # b and c were up to date: same artifacts, consumed by the new merge and the invocation
+    latest = fl.Artifact.get(key="work/a.upper", is_latest=True)
+    assert latest.run_id == jobs["upper[sample=a]"].id
+    # b and c were up to date: the same artifacts, consumed by the new merge and invocation
     assert fl.Artifact.filter(key="work/b.count").count() == 1
-    merge_inputs = {a.id for a in jobs["merge"].input_artifacts.all()}
-    assert b_count.id in merge_inputs
-    assert keys(second.input_artifacts.all()) == {"data/a.txt", "work/b.count", "work/c.count"}
+    assert b_count.id in {a.id for a in jobs["merge"].input_artifacts.all()}
+    assert keys(edited.input_artifacts.all()) == {"data/a.txt", "work/b.count", "work/c.count"}
 
 
 def test_directory_output(instance: Instance, tmp_path: Path, run_snakemake: Runner) -> None:
@@ -229,6 +222,7 @@ def test_dry_run_records_nothing(fl_home: Path, workflow: Path, run_snakemake: R
 
 def test_python_api_inside_tracked_run(instance: Instance, workflow: Path) -> None:
     from snakemake.api import SnakemakeApi
+    from snakemake.scheduling.greedy import SchedulerSettings
     from snakemake.settings.types import OutputSettings, ResourceSettings, SchedulingSettings
     from snakemake_logger_plugin_flowlineage import LogHandlerSettings
 
@@ -238,8 +232,9 @@ def test_python_api_inside_tracked_run(instance: Instance, workflow: Path) -> No
         with SnakemakeApi(settings) as api:
             wf = api.workflow(resource_settings=ResourceSettings(cores=2),
                               snakefile=workflow / "Snakefile", workdir=workflow)
-            wf.dag().execute_workflow(
-                scheduling_settings=SchedulingSettings(scheduler="greedy"))
+            wf.dag().execute_workflow(  # greedy: the ILP scheduler's pulp warns
+                scheduling_settings=SchedulingSettings(scheduler="greedy"),
+                scheduler_settings=SchedulerSettings())
     assert os.getcwd() == cwd
 
     (inv,) = invocations()
@@ -250,39 +245,87 @@ def test_python_api_inside_tracked_run(instance: Instance, workflow: Path) -> No
                          .run_list}
 
 
-def test_tracked_script_launches_and_consumes(instance: Instance, workflow: Path) -> None:
+def test_tracked_runs_around_the_workflow(instance: Instance, workflow: Path,
+                                          run_snakemake: Runner,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tracked launcher starts Snakemake (FLOWLINEAGE_PARENT_RUN); a tracked script then
+    consumes its output: one upstream query from the script's output crosses all three."""
+    with fl.track(transform="launcher.py") as launcher:
+        monkeypatch.setenv("FLOWLINEAGE_PARENT_RUN", launcher.uid)
+        run_snakemake(workflow)
+    monkeypatch.delenv("FLOWLINEAGE_PARENT_RUN")
+    (inv,) = invocations()
+    assert inv.initiated_by_run_id == launcher.id
+
     script = workflow / "analyse.py"
-    script.write_text(f"""\
-import os, subprocess, sys
+    script.write_text("""\
 import flowlineage as fl
 
-import time; t0 = time.time(); run = fl.track(); print("track", time.time() - t0, flush=True)
-env = dict(os.environ, FLOWLINEAGE_PARENT_RUN=run.uid)
-subprocess.run([{str(SNAKEMAKE)!r}, "--logger=flowlineage",
-                "--cores", "1"], check=True, env=env, capture_output=True)
-print("smk", time.time() - t0, flush=True); report = fl.Artifact.get(key="results/report.txt")
-print("get", time.time() - t0, flush=True)
+fl.track()
+report = fl.Artifact.get(key="results/report.txt")
 with open(report.cache()) as f:
     text = f.read()
-print("cache", time.time() - t0, flush=True)
 with open("summary.txt", "w") as f:
     f.write(text.upper())
 fl.Artifact("summary.txt", key="analysis/summary.txt").save()
-print("save", time.time() - t0, flush=True)
 fl.finish()
-print("finish", time.time() - t0, flush=True)
-import faulthandler; faulthandler.dump_traceback_later(20, exit=False)
 """)
     subprocess.run([sys.executable, str(script)], cwd=workflow, check=True, timeout=300)
 
-    script_run = fl.Run.get(transform__key="analyse.py")
-    (inv,) = invocations()
-    assert inv.initiated_by_run_id == script_run.id
     lineage = fl.Artifact.get(key="analysis/summary.txt").upstream()
     run_keys = {r.transform.key for r in lineage.run_list}
-    assert {"analyse.py", "snakemake:Snakefile", "snakemake:Snakefile:report",
-            "snakemake:Snakefile:upper"} <= run_keys
+    assert run_keys == {"analyse.py", "launcher.py", "snakemake:Snakefile"} | {
+        f"snakemake:Snakefile:{rule}" for rule in ("upper", "count", "merge", "report")}
     assert {"results/report.txt", "data/a.txt", "data/c.txt"} <= keys(lineage.artifact_list)
+
+
+INTERRUPTIBLE = """\
+rule all:
+    input: "fast.txt", "slow.txt", "after.txt"
+rule fast:
+    output: "fast.txt"
+    shell: "echo fast > {output}"
+rule slow:
+    output: "slow.txt"
+    shell: "sleep {config[sleep]}; echo slow > {output}"
+rule after:
+    input: "slow.txt"
+    output: "after.txt"
+    shell: "cp {input} {output}"
+"""
+
+
+@pytest.mark.parametrize(("how", "sleep", "slow_status"), [
+    ("ctrl-c", 60, "aborted"),  # SIGINT to the process group, as a terminal sends it
+    ("sigterm", 3, "completed"),  # Snakemake lets running jobs finish, then stops
+])
+def test_interrupted_run_is_aborted(instance: Instance, tmp_path: Path, how: str, sleep: int,
+                                    slow_status: str) -> None:
+    workdir = tmp_path / "wf"
+    workdir.mkdir()
+    (workdir / "Snakefile").write_text(INTERRUPTIBLE)
+    cmd = [str(SNAKEMAKE), "--logger=flowlineage", "--cores", "2", "--config", f"sleep={sleep}"]
+    proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not fl.Run.filter(reference_type="snakemake_job", name="slow").exists():
+            assert time.monotonic() < deadline and proc.poll() is None, "slow job never seen"
+            time.sleep(0.2)
+        if how == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) != 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+    (inv,) = invocations()
+    jobs = jobs_of(inv)
+    assert inv.status == "aborted"
+    assert (jobs["fast"].status, jobs["slow"].status) == ("completed", slow_status)
+    assert "after" not in jobs
 
 
 def test_copy_mode_and_unhashed_inputs(instance: Instance, workflow: Path,

@@ -1,0 +1,117 @@
+"""Snakemake logger overhead: the same 1,000 trivial jobs with and without ``--logger flowlineage``.
+
+Each run is a fresh ``snakemake -j 2`` process on a clean working directory (and, with the
+logger, a fresh FLOWLINEAGE_HOME). Runs alternate (without, with, without, with, ...) so
+load drifts on a shared machine hit both sides; the figures use the medians.
+
+Run: python bench/snakemake_overhead.py [--quick] [--json] [--jobs N] [--repeat R]
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import Figure, parser, report  # noqa: E402
+
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+SNAKEFILE = """\
+N = int(config["njobs"]) // 2
+
+rule all:
+    input: expand("up/{i}.txt", i=range(N))
+
+rule gen:
+    output: "gen/{i}.txt"
+    shell: "echo {wildcards.i} > {output}"
+
+rule up:
+    input: "gen/{i}.txt"
+    output: "up/{i}.txt"
+    shell: "tr 0-9 a-j < {input} > {output}"
+"""
+
+
+def run_once(root: Path, n: int, logger: bool) -> tuple[float, float, int]:
+    """Wall seconds, child CPU seconds and job runs recorded for one clean run."""
+    work = root / "wf"
+    home = root / "home"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(home, ignore_errors=True)
+    work.mkdir(parents=True)
+    (work / "Snakefile").write_text(SNAKEFILE)
+    cmd = [str(SNAKEMAKE), "-j", "2", "--config", f"njobs={n}"]
+    if logger:
+        cmd.insert(1, "--logger=flowlineage")
+    env = {**os.environ, "FLOWLINEAGE_HOME": str(home)}
+    env.pop("FLOWLINEAGE_DB", None)
+    env.pop("FLOWLINEAGE_STORAGE", None)
+    cpu0 = _children_cpu()
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=work, env=env, check=True, capture_output=True)
+    wall = time.perf_counter() - start
+    cpu = _children_cpu() - cpu0
+    return wall, cpu, _job_runs(home) if logger else 0
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _job_runs(home: Path) -> int:
+    with sqlite3.connect(home / "lineage.db") as db:
+        (count,) = db.execute(
+            "SELECT count(*) FROM run WHERE reference_type = 'snakemake_job' "
+            "AND _status_code = 0").fetchone()
+    return int(count)
+
+
+def main() -> None:
+    p = parser(__doc__ or "")
+    p.add_argument("--jobs", type=int, default=None, help="number of jobs (default 1000)")
+    p.add_argument("--repeat", type=int, default=None, help="runs per side (default 2)")
+    args = p.parse_args()
+    n = args.jobs or (200 if args.quick else 1000)
+    repeat = args.repeat or (1 if args.quick else 2)
+    jobs = n + 1  # plus the "all" job
+    base: list[tuple[float, float]] = []
+    logged: list[tuple[float, float]] = []
+    recorded = 0
+    with tempfile.TemporaryDirectory(prefix="fl-bench-smk-") as tmp:
+        root = Path(tmp)
+        run_once(root, 20, logger=True)  # warm caches (imports, bytecode) once
+        for _ in range(repeat):
+            wall, cpu, _ = run_once(root, n, logger=False)
+            base.append((wall, cpu))
+            wall, cpu, recorded = run_once(root, n, logger=True)
+            logged.append((wall, cpu))
+    wall0 = statistics.median(w for w, _ in base)
+    wall1 = statistics.median(w for w, _ in logged)
+    cpu0 = statistics.median(c for _, c in base)
+    cpu1 = statistics.median(c for _, c in logged)
+    note = f"{jobs} jobs, -j 2, {repeat} run(s) each side"
+    figures = [
+        Figure("wall time without logger", wall0, float("inf"), "s", note=note),
+        Figure("wall time with logger", wall1, float("inf"), "s"),
+        Figure("overhead of wall time", 100 * (wall1 - wall0) / wall0, 5, "%"),
+        Figure("per-job cost (wall)", 1000 * (wall1 - wall0) / jobs, 5, "ms",
+               note="outputs are a few bytes: hashing is negligible"),
+        Figure("per-job cost (CPU)", 1000 * (cpu1 - cpu0) / jobs, 5, "ms",
+               note="all processes' CPU time; steadier on a shared machine"),
+        Figure("job runs recorded", recorded, jobs, "runs", lower_is_better=False),
+    ]
+    report("Snakemake logger overhead", figures, args.json)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""``flowlineage nextflow ...``: ingest-trace, ingest-lineage and serve (the weblog receiver)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .mapping import IngestResult
+
+app = typer.Typer(help="Record Nextflow runs: trace files, lineage stores, weblog events.",
+                  no_args_is_help=True)
+
+
+def _connect() -> None:
+    from flowlineage.cli_common import connect
+
+    connect()
+
+
+def _report(result: IngestResult, as_json: bool) -> None:
+    if as_json:
+        from flowlineage.cli_common import print_json
+
+        print_json(result.as_dict())
+        return
+    statuses = ", ".join(f"{n} {s}" for s, n in sorted(result.status_counts.items()))
+    runs = ", ".join(result.workflow_runs) or "-"
+    typer.echo(f"{result.source}: workflow run {runs}; {result.task_runs} task runs"
+               + (f" ({statuses})" if statuses else "")
+               + f"; {result.artifacts} artifacts, {result.input_links} input links")
+    for reason in result.skipped:
+        typer.echo(f"  skipped: {reason}", err=True)
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
+
+
+@app.command("ingest-trace")
+def ingest_trace_cmd(
+    trace: Annotated[Path, typer.Argument(help="Trace file (-with-trace).")],
+    run_id: Annotated[str | None, typer.Option(
+        "--run-id", help="Reference of the workflow run (e.g. the session id); default: "
+        "derived from the file's content, so re-ingesting it changes nothing.")] = None,
+    run_name: Annotated[str | None, typer.Option("--run-name", help="Run name.")] = None,
+    pipeline: Annotated[str | None, typer.Option(
+        "--pipeline", metavar="KEY", help="Pipeline key (default: from the file name).")
+    ] = None,
+    workdir: Annotated[Path | None, typer.Option(
+        "--workdir", metavar="DIR", help="Nextflow work directory: record task outputs and "
+        "inputs.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record a trace file: a workflow run and one run per task, metrics as features."""
+    from .ingest_trace import ingest_trace
+
+    _connect()
+    _report(ingest_trace(trace, run_id=run_id, run_name=run_name, pipeline=pipeline,
+                         workdir=workdir), as_json)
+
+
+@app.command("ingest-lineage")
+def ingest_lineage_cmd(
+    store: Annotated[Path, typer.Argument(help="Lineage store directory (.lineage).")],
+    pipeline: Annotated[str | None, typer.Option(
+        "--pipeline", metavar="KEY", help="Pipeline key (default: the run's repository).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record a lineage store: runs, tasks, output files and task inputs."""
+    from .ingest_lineage import ingest_lineage
+
+    _connect()
+    _report(ingest_lineage(store, pipeline=pipeline), as_json)
+
+
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8585,
+    token: Annotated[str | None, typer.Option(
+        "--token", envvar="FLOWLINEAGE_WEBLOG_TOKEN",
+        help="Required token: -with-weblog http://HOST:PORT/<token>.")] = None,
+    pipeline: Annotated[str | None, typer.Option(
+        "--pipeline", metavar="KEY", help="Pipeline key for runs whose events name none.")
+    ] = None,
+) -> None:
+    """Receive Nextflow weblog events (-with-weblog) and record runs as they happen."""
+    from .weblog_server import serve
+
+    _connect()
+    typer.echo(f"flowlineage weblog receiver on http://{host}:{port}/"
+               + ("<token>" if token else ""), err=True)
+    serve(host=host, port=port, token=token, pipeline=pipeline)
