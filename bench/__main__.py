@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import Figure, machine, parser, report  # noqa: E402
 
-WORKLOADS = ["core", "collections", "prefect_overhead", "snakemake_overhead", "nextflow_ingest",
+WORKLOADS = ["core", "collection", "prefect_overhead", "snakemake_overhead", "nextflow_ingest",
              "scale"]
 
 

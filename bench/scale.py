@@ -20,8 +20,12 @@ from common import Figure, parser, report  # noqa: E402
 def build(n_runs: int, per_run: int) -> tuple[float, int]:
     """Runs in chains of 10 (each reads its predecessor's first output); returns seconds."""
     import flowlineage as fl
-    from flowlineage.ingest import (get_or_create_transform, link_run_inputs, register_artifacts,
-                                    upsert_runs)
+    from flowlineage.ingest import (
+        get_or_create_transform,
+        link_run_inputs,
+        register_artifacts,
+        upsert_runs,
+    )
 
     inst = fl.get_instance()
     tf = get_or_create_transform(key="scale", type="function")

@@ -59,6 +59,7 @@ def delete_permanently(art: Artifact, storage: bool | None) -> None:
 
     inst = get_instance()
     with inst.write() as s:
+        _refuse_if_collected(s, art)
         for col in (Run.report_id, Run.environment_id):
             s.execute(update(Run).where(col == art.id).values({col.key: None}))
         s.execute(delete(Artifact).where(Artifact.id == art.id))
@@ -72,6 +73,20 @@ def delete_permanently(art: Artifact, storage: bool | None) -> None:
     remove_bytes = art._key_is_virtual if storage is None else storage
     if remove_bytes and still_used is None:
         inst.backend(art.storage).delete(art._storage_key)
+
+
+def _refuse_if_collected(s: Session, art: Artifact) -> None:
+    """Collections pin their members and meta artifact (lamindb's ``PROTECT``)."""
+    from .errors import ValidationError
+    from .models import Collection, collection_artifact
+
+    members = select(collection_artifact.c.collection_id).where(
+        collection_artifact.c.artifact_id == art.id)
+    uids = s.scalars(select(Collection.uid).where(
+        (Collection.meta_artifact_id == art.id) | Collection.id.in_(members)).limit(5)).all()
+    if uids:
+        raise ValidationError(f"artifact {art.uid} belongs to collection(s) {', '.join(uids)}: "
+                              "delete them permanently first")
 
 
 def promote_latest(s: Session, model: Any, stem: str) -> None:

@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, bindparam, exc, func, insert, select, update
+from sqlalchemy import Table, bindparam, exc, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -26,6 +26,7 @@ from .hashing import FOLDER_HASH_TYPE, HASH_TYPE, hash_file, hash_folder
 from .plugins import notify
 from .query import MAIN
 from .storage import validate_key
+from .versioning import next_version
 
 if TYPE_CHECKING:
     from .instance import Instance
@@ -320,6 +321,7 @@ def _statements() -> dict[str, Any]:
 
     table = cast(Table, Artifact.__table__)
     return {
+        "table": table,
         "by_hash": select(Artifact).where(Artifact.hash == bindparam("digest")),
         "id_by_hash": select(table.c.id).where(table.c.hash == bindparam("digest")),
         "by_hashes": select(Artifact).where(Artifact.hash.in_(bindparam("digests",
@@ -330,11 +332,6 @@ def _statements() -> dict[str, Any]:
             table.c.storage_id == bindparam("storage_id"),
             table.c._branch_code == MAIN,
         ).order_by(table.c.id),
-        "family_max_uid": select(func.max(table.c.uid)).where(
-            table.c.uid >= bindparam("stem"), table.c.uid < bindparam("bound")),
-        "family_not_latest": update(table).where(
-            table.c.uid >= bindparam("stem"), table.c.uid < bindparam("bound")
-        ).values(is_latest=False),
         "insert": insert(table).returning(table.c.id),
         "insert_many": insert(table).returning(table.c.id, sort_by_parameter_order=True),
     }
@@ -428,12 +425,9 @@ def _assign_version(conn: Connection, art: Artifact, pending: Pending,
             art.uid = ids.new_uid(16, True)
         return
     prev_key, prev_uid = previous
-    family = {"stem": prev_uid[:16], "bound": ids.family_upper_bound(prev_uid[:16])}
-    last = conn.execute(_statements()["family_max_uid"], family).scalar_one()
-    art.uid = prev_uid[:16] + ids.next_version_suffix(last[16:])
+    art.uid = next_version(conn, _statements()["table"], prev_uid, 16)
     if art.key is None:
         art.key = prev_key
-    conn.execute(_statements()["family_not_latest"], family)
     art.is_latest = True
 
 

@@ -8,12 +8,10 @@ those nodes, merged at the smallest depth.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ValidationError
 from .lineage import Direction, Lineage, walk
 
 if TYPE_CHECKING:
@@ -23,8 +21,6 @@ if TYPE_CHECKING:
     from .models import Artifact, Collection, Run
 
 Node = tuple[str, int]
-_DRAWN_AS = {"member": "input", "meta": "input"}
-"""Edge kinds the renderer does not know yet, drawn as the nearest kind it knows."""
 
 
 @dataclass
@@ -116,26 +112,17 @@ def view_lineage(coll: Collection, format: str, path: str | os.PathLike[str] | N
     """The collection's lineage drawn with ``flowlineage.render`` (text, mermaid, dot,
     json, html); also written to ``path`` when given.
     """
-    from . import render
+    from .render import render_graph
 
     lineage = collection_lineage(coll, direction, depth)
-    data = lineage.to_dict()
-    if format == "json":
-        out = json.dumps(data, indent=2, default=str) + "\n"
-    else:
-        draw = {"text": render.to_text, "mermaid": render.to_mermaid, "dot": render.to_dot,
-                "html": render.to_html}.get(format)
-        if draw is None:
-            raise ValidationError(f"unknown lineage format {format!r}; use one of "
-                                  f"{', '.join(render.FORMATS)}")
-        out = draw(_graph(data))
+    out = render_graph(_graph(lineage.to_dict()), format)
     if path is not None:
         Path(path).write_text(out, encoding="utf-8")
     return out
 
 
 def _graph(data: dict[str, Any]) -> render.Graph:
-    """A ``render.Graph`` of ``CollectionLineage.to_dict()``; members are drawn as inputs."""
+    """A ``render.Graph`` of ``CollectionLineage.to_dict()``."""
     from .render import Graph, Node, human_size
 
     nodes: dict[str, Node] = {}
@@ -148,8 +135,7 @@ def _graph(data: dict[str, Any]) -> render.Graph:
             detail = f"{info['n_artifacts']} artifact(s)"
         nodes[info["id"]] = Node(info["id"], info["kind"], str(info["label"]), detail,
                                  info["depth"], info)
-    edges = [(e["source"], e["target"], _DRAWN_AS.get(e["kind"], e["kind"]))
-             for e in data["edges"]]
+    edges = [(e["source"], e["target"], e["kind"]) for e in data["edges"]]
     start = data["start"]
     return Graph(f"{start['kind']}:{start['id']}", data["direction"], nodes, edges)
 

@@ -10,9 +10,13 @@ Node = tuple[str, int]
 
 
 def edges_between(run_ids: set[int], artifact_ids: set[int]) -> list[tuple[Node, Node, str]]:
-    """Data-flow edges among the given nodes: input, output and initiated (parent → child)."""
+    """Data-flow edges among the given nodes: input, output and initiated (parent → child).
+
+    Members of a run's input collections are inputs of that run.
+    """
     from .instance import get_instance
-    from .models import Artifact, Run, run_input_artifact
+    from .models import Artifact, Run, collection_artifact, run_input_artifact
+    from .models import run_input_collection as ric
 
     edges: list[tuple[Node, Node, str]] = []
     if not run_ids and not artifact_ids:
@@ -31,11 +35,19 @@ def edges_between(run_ids: set[int], artifact_ids: set[int]) -> list[tuple[Node,
             ):
                 if aid in artifact_ids:
                     edges.append((("artifact", aid), ("run", rid), "input"))
+            for rid, aid in s.execute(
+                select(ric.c.run_id, collection_artifact.c.artifact_id)
+                .join(collection_artifact,
+                      collection_artifact.c.collection_id == ric.c.collection_id)
+                .where(ric.c.run_id.in_(chunk))
+            ):
+                if aid in artifact_ids:
+                    edges.append((("artifact", aid), ("run", rid), "input"))
             for rid, parent in s.execute(select(Run.id, Run.initiated_by_run_id)
                                          .where(Run.id.in_(chunk))):
                 if parent in run_ids:
                     edges.append((("run", parent), ("run", rid), "initiated"))
-    return sorted(edges)
+    return sorted(set(edges))
 
 
 def _chunks(ids: list[int], size: int = 5000) -> list[list[int]]:

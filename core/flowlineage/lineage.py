@@ -1,9 +1,12 @@
 """Lineage walks up- and downstream in one recursive SQL statement (SQLite and PostgreSQL).
 
 The graph has runs and artifacts as nodes. Upstream edges: artifact → its creating run,
-run → its input artifacts, run → the run that initiated it. Downstream edges are the
-reverse. Each recursive step is a single self-reference (PostgreSQL's rule) that picks the
-edge kind with a small ``steps`` table, so every hop is an index lookup.
+run → its input artifacts, run → the members of its input collections (the collection hop
+is collapsed: members count as inputs), run → the run that initiated it. Downstream edges
+are the reverse. Each recursive step is a single self-reference (PostgreSQL's rule) that
+picks the edge kind with a small ``steps`` table, so every hop is an index lookup. ``UNION``
+drops repeated ``(kind, id, depth)`` rows and depths saturate at ``DEPTH_CAP``, so walks end
+on cyclic graphs too.
 """
 
 from __future__ import annotations
@@ -17,45 +20,52 @@ if TYPE_CHECKING:
     from .models import Artifact, Run
 
 Direction = Literal["upstream", "downstream"]
-MAX_DEPTH = 1_000_000
+DEPTH_CAP = 25_000
+"""Distances saturate here, so a walk over a cycle (a flow reading its own task's output)
+ends after at most this many rounds; nodes farther away are still found, at this depth."""
 
 _UPSTREAM = """
-WITH RECURSIVE steps(k) AS (VALUES (0), (1), (2)),
+WITH RECURSIVE steps(k) AS (VALUES (0), (1), (2), (3)),
 walk(kind, id, depth) AS (
   SELECT :kind, :id, 0
   UNION
   SELECT
-    CASE WHEN w.kind = 'artifact' THEN 'run' WHEN t.k = 1 THEN 'artifact' ELSE 'run' END,
+    CASE WHEN w.kind = 'artifact' THEN 'run' WHEN t.k IN (1, 3) THEN 'artifact' ELSE 'run' END,
     CASE WHEN w.kind = 'artifact' THEN a.run_id WHEN t.k = 1 THEN ria.artifact_id
-         ELSE r.initiated_by_run_id END,
-    w.depth + 1
+         WHEN t.k = 3 THEN ca.artifact_id ELSE r.initiated_by_run_id END,
+    CASE WHEN w.depth >= :cap THEN :cap ELSE w.depth + 1 END
   FROM walk w
-  JOIN steps t ON (w.kind = 'artifact' AND t.k = 0) OR (w.kind = 'run' AND t.k IN (1, 2))
+  JOIN steps t ON (w.kind = 'artifact' AND t.k = 0) OR (w.kind = 'run' AND t.k IN (1, 2, 3))
   LEFT JOIN artifact a ON t.k = 0 AND a.id = w.id
   LEFT JOIN run_input_artifact ria ON t.k = 1 AND ria.run_id = w.id
   LEFT JOIN run r ON t.k = 2 AND r.id = w.id
+  LEFT JOIN run_input_collection ric ON t.k = 3 AND ric.run_id = w.id
+  LEFT JOIN collection_artifact ca ON t.k = 3 AND ca.collection_id = ric.collection_id
   WHERE w.depth < :max_depth
     AND (CASE WHEN w.kind = 'artifact' THEN a.run_id WHEN t.k = 1 THEN ria.artifact_id
-              ELSE r.initiated_by_run_id END) IS NOT NULL
+              WHEN t.k = 3 THEN ca.artifact_id ELSE r.initiated_by_run_id END) IS NOT NULL
 )
 """
 
 _DOWNSTREAM = """
-WITH RECURSIVE steps(k) AS (VALUES (0), (1), (2)),
+WITH RECURSIVE steps(k) AS (VALUES (0), (1), (2), (3)),
 walk(kind, id, depth) AS (
   SELECT :kind, :id, 0
   UNION
   SELECT
     CASE WHEN w.kind = 'artifact' THEN 'run' WHEN t.k = 1 THEN 'artifact' ELSE 'run' END,
-    CASE WHEN w.kind = 'artifact' THEN ria.run_id WHEN t.k = 1 THEN a.id ELSE r.id END,
-    w.depth + 1
+    CASE WHEN t.k = 0 THEN ria.run_id WHEN t.k = 1 THEN a.id WHEN t.k = 3 THEN ric.run_id
+         ELSE r.id END,
+    CASE WHEN w.depth >= :cap THEN :cap ELSE w.depth + 1 END
   FROM walk w
-  JOIN steps t ON (w.kind = 'artifact' AND t.k = 0) OR (w.kind = 'run' AND t.k IN (1, 2))
+  JOIN steps t ON (w.kind = 'artifact' AND t.k IN (0, 3)) OR (w.kind = 'run' AND t.k IN (1, 2))
   LEFT JOIN run_input_artifact ria ON t.k = 0 AND ria.artifact_id = w.id
   LEFT JOIN artifact a ON t.k = 1 AND a.run_id = w.id
   LEFT JOIN run r ON t.k = 2 AND r.initiated_by_run_id = w.id
+  LEFT JOIN collection_artifact ca ON t.k = 3 AND ca.artifact_id = w.id
+  LEFT JOIN run_input_collection ric ON t.k = 3 AND ric.collection_id = ca.collection_id
   WHERE w.depth < :max_depth
-    AND (CASE WHEN w.kind = 'artifact' THEN ria.run_id WHEN t.k = 1 THEN a.id
+    AND (CASE WHEN t.k = 0 THEN ria.run_id WHEN t.k = 1 THEN a.id WHEN t.k = 3 THEN ric.run_id
               ELSE r.id END) IS NOT NULL
 )
 """
@@ -121,7 +131,8 @@ def walk(kind: str, node_id: int, direction: Direction, depth: int | None = None
     sql = (_UPSTREAM if direction == "upstream" else _DOWNSTREAM) + _NODES
     nodes = (
         text(sql)
-        .bindparams(kind=kind, id=node_id, max_depth=MAX_DEPTH if depth is None else depth)
+        .bindparams(kind=kind, id=node_id, cap=DEPTH_CAP,
+                    max_depth=DEPTH_CAP + 1 if depth is None else depth)
         .columns(column("kind", String), column("id", Integer), column("depth", Integer))
         .subquery("nodes")
     )

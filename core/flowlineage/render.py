@@ -152,10 +152,14 @@ def render(lineage: Lineage, format: str = "text", *, html_layout: HtmlLayout = 
     ``html_layout`` picks the HTML layout: ``dot`` (Graphviz, must be installed),
     ``builtin`` (pure Python) or ``auto`` (Graphviz when installed, else builtin).
     """
+    return render_graph(build_graph(lineage), format, html_layout)
+
+
+def render_graph(graph: Graph, format: str = "text", html_layout: HtmlLayout = "auto") -> str:
+    """Draw a built graph (e.g. a collection's lineage) in one of ``FORMATS``."""
     if format not in FORMATS:
         raise ValidationError(f"unknown lineage format {format!r}; use one of "
                               f"{', '.join(FORMATS)}")
-    graph = build_graph(lineage)
     if format == "text":
         return to_text(graph)
     if format == "mermaid":
@@ -204,6 +208,8 @@ def to_dict(graph: Graph) -> dict[str, Any]:
 _RELATIONS = {  # (walk direction, edge kind, walking along the edge?) -> how the child relates
     ("upstream", "output"): "created by",
     ("upstream", "input"): "input",
+    ("upstream", "member"): "member",
+    ("upstream", "meta"): "meta artifact",
     ("upstream", "initiated"): "initiated by",
     ("downstream", "input"): "input of",
     ("downstream", "output"): "output",

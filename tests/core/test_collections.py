@@ -274,7 +274,7 @@ def test_lineage_and_describe(any_instance: Instance, tmp_path: Path) -> None:
             "kind": "member"} in graph["edges"]
     tree = coll.view_lineage()
     assert tree.splitlines()[1].startswith("collection grouped  [2 artifact(s)")
-    assert "├── input: artifact p/0.parquet" in tree and "created by: run producer" in tree
+    assert "├── member: artifact p/0.parquet" in tree and "created by: run producer" in tree
     below = coll.view_lineage("mermaid", direction="downstream")
     assert f"collection_{coll.id} --> run_{consumer.id}" in below
     page = tmp_path / "lineage.html"
@@ -321,3 +321,33 @@ def test_mapped_streams_h5ad_members_from_s3(s3_instance: Instance) -> None:
         with coll.mapped(obs_keys="kind", stream=stream) as ds:
             assert len(ds) == 6
             assert ds[4]["X"].tolist() == [3.0, 4.0] and ds[4]["kind"] == 1
+
+
+def test_walks_pass_through_input_collections(any_instance: Instance) -> None:
+    with fl.track(transform="producer") as producer:
+        arts = _tables(2, "p")
+    coll = fl.Collection(arts, key="c").save()  # outside a run: members are nobody's inputs
+    with fl.track(transform="consumer") as consumer:
+        coll.load()
+        (out,) = _tables(1, "out")
+    up = out.upstream()
+    assert {r.id for r in up.run_list} == {consumer.id, producer.id}
+    assert {a.id for a in up.artifact_list} == {a.id for a in arts}
+    assert dict((a.id, d) for a, d in up.artifacts) == {arts[0].id: 2, arts[1].id: 2}
+    assert (("artifact", arts[0].id), ("run", consumer.id), "input") in up.edges()
+    down = arts[0].downstream()
+    assert [r.id for r in down.run_list] == [consumer.id]
+    assert [a.id for a in down.artifact_list] == [out.id]
+    assert {a.id for a in consumer.upstream(depth=1).artifact_list} == {a.id for a in arts}
+
+
+def test_collected_artifacts_cannot_be_deleted_permanently(any_instance: Instance) -> None:
+    a, b, meta = _tables(3)
+    coll = fl.Collection([a, b], key="pinned", meta=meta).save()
+    for art in (a, meta):
+        with pytest.raises(ValidationError, match=f"collection\\(s\\) {coll.uid}"):
+            art.delete(permanent=True)
+    coll.delete(permanent=True)
+    a.delete(permanent=True)
+    meta.delete(permanent=True)
+    assert [x.id for x in fl.Artifact.filter()] == [b.id]

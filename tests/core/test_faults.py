@@ -10,13 +10,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from servers import PostgresServer, S3Server, find_pg_bindir
-from sqlalchemy import text
-
 import flowlineage as fl
+import pytest
 from flowlineage.errors import StorageError
 from flowlineage.instance import Instance
+from servers import PostgresServer, S3Server, find_pg_bindir
+from sqlalchemy import text
 
 BATCH_WRITER = """
 import sys, flowlineage as fl

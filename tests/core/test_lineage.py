@@ -72,3 +72,19 @@ def test_initiated_by_parents_are_upstream(any_instance: Instance, tmp_path: Pat
     assert [r.id for r in up.run_list] == [task.id, flow.id]
     assert (("run", flow.id), ("run", task.id), "initiated") in up.edges()
     assert [r.id for r in flow.downstream().run_list] == [task.id]
+
+
+def test_cycles_end(any_instance: Instance, tmp_path: Path) -> None:
+    """A flow that reads its own task's output makes a cycle; walks still end."""
+    tf = get_or_create_transform(key="cyclic", type="flow")
+    flow = fl.Run(transform=tf).save()
+    task = fl.Run(transform=tf, initiated_by_run=flow).save()
+    path = tmp_path / "t.txt"
+    path.write_text("task output")
+    out = fl.Artifact(path, run=task).save()
+    link_run_inputs([(flow.id, out.id)])  # type: ignore[list-item]
+    up = out.upstream()
+    down = flow.downstream()
+    assert {r.id for r in up.run_list} == {task.id, flow.id}
+    assert {a.id for a in down.artifact_list} == {out.id}
+    assert dict((r.id, d) for r, d in up.runs) == {task.id: 1, flow.id: 2}

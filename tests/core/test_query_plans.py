@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.dialects import sqlite
-
 import flowlineage as fl
 from flowlineage.instance import Instance
+from sqlalchemy import text
+from sqlalchemy.dialects import sqlite
 
 
 def _plan(inst: Instance, qs: Any) -> str:

@@ -28,11 +28,6 @@ from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar, overload
 
 import prefect
-from prefect import Flow, Task
-from prefect.client.schemas.objects import FlowRun, State, TaskRun
-from prefect.context import FlowRunContext, TaskRunContext
-from prefect.results import ResultRecord
-
 from flowlineage.errors import ValidationError
 from flowlineage.ingest import get_or_create_transform, link_recreated, upsert_runs
 from flowlineage.instance import Instance, ensure_connected
@@ -45,6 +40,10 @@ from flowlineage.tracking import (
     reset_current_run,
     set_current_run,
 )
+from prefect import Flow, Task
+from prefect._internal.result_records import ResultRecord
+from prefect.client.schemas.objects import FlowRun, State, TaskRun
+from prefect.context import FlowRunContext, TaskRunContext
 
 from ._values import existing_artifact, find_data, json_safe, link_input_data, save_output_data
 from .hooks import FLOW_RUN, TASK_RUN
@@ -93,7 +92,7 @@ def tracked(obj: FlowOrTask) -> FlowOrTask:
     if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
         raise ValidationError(f"{obj.name}: generator flows and tasks cannot be tracked")
     tracker = _Tracker(fn, kind)
-    hook = tracker.state_hook()
+    hook = _StateHook(tracker)
     if isinstance(obj, Flow):
         new: Any = obj.with_options(
             on_completion=[*obj.on_completion_hooks, hook],
@@ -237,6 +236,7 @@ class _Tracker:
         """
         obj: Flow[Any, Any] | Task[Any, Any]
         prun: PrefectRun
+        parameters: dict[str, Any] | None
         if self.kind == "task":
             tctx = TaskRunContext.get()
             if tctx is None or tctx.task.fn is not wrapper:
@@ -314,16 +314,8 @@ class _Tracker:
 
     # ------------------------------------------------------------ final states
 
-    def state_hook(self) -> Callable[[Any, Any, State], None]:
-        """The Prefect state hook recording final states (named ``flowlineage`` in logs)."""
-
-        def flowlineage(obj: Any, prun: Any, state: State) -> None:
-            self.finish(obj, prun, state)
-
-        return flowlineage
-
     def finish(self, obj: Flow[Any, Any] | Task[Any, Any], prun: PrefectRun,
-               state: State) -> None:
+               state: State[Any]) -> None:
         """Record a final state; a run whose function did not run here gets its Run now."""
         run = _active.pop(str(prun.id), None)
         if run is None:  # a cached task, or a flow whose parameters failed validation
@@ -339,6 +331,19 @@ class _Tracker:
         return tctx.parameters if tctx is not None and tctx.task_run.id == prun.id else None
 
 
+class _StateHook:
+    """The Prefect state hook recording final states (``flowlineage`` in Prefect's logs)."""
+
+    __name__ = "flowlineage"
+
+    def __init__(self, tracker: _Tracker) -> None:
+        self.tracker = tracker
+
+    def __call__(self, flow: Any, flow_run: Any, state: State[Any]) -> None:
+        """Called as ``(flow, flow_run, state)`` or ``(task, task_run, state)``."""
+        self.tracker.finish(flow, flow_run, state)
+
+
 @contextmanager
 def _current(run: Run) -> Iterator[None]:
     """Make ``run`` the current run and the enclosing Prefect run in this context."""
@@ -351,7 +356,7 @@ def _current(run: Run) -> Iterator[None]:
         _enclosing.reset(enclosing)
 
 
-def _link_cached_outputs(run: Run, state: State) -> None:
+def _link_cached_outputs(run: Run, state: State[Any]) -> None:
     """Link what a cached result refers to (saved artifacts, known files) as recreated."""
     data = state.data
     value = data.result if isinstance(data, ResultRecord) else data
@@ -361,7 +366,7 @@ def _link_cached_outputs(run: Run, state: State) -> None:
     link_recreated([(run.id, a.id) for a in found if a.id is not None])
 
 
-def _status(state: State) -> str:
+def _status(state: State[Any]) -> str:
     if state.is_completed():
         return "completed"
     if state.is_failed():

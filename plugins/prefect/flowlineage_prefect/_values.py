@@ -75,10 +75,17 @@ def link_input_data(run: Run, paths: list[Path], artifacts: list[Artifact]) -> N
     found = [a for a in artifacts if a.id is not None]
     for path in paths:
         if path.is_file():
-            art = Artifact(path)
-            art._pending.use_current_run = False  # type: ignore[attr-defined]  # see docs/prefect.md
-            found.append(art.save())
+            found.append(_save_without_run(path))
     link_inputs(run, found)
+
+
+def _save_without_run(path: Path) -> Artifact:
+    """Register a file no run created (``Artifact(path).save()`` credits the current run)."""
+    art = Artifact(path)
+    pending = art._pending  # no public way yet: see "core changes" in docs/prefect.md
+    if pending is not None:
+        pending.use_current_run = False
+    return art.save()
 
 
 def save_output_data(run: Run, paths: list[Path], artifacts: list[Artifact],

@@ -11,8 +11,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import flowlineage as fl
 import prefect
 import pytest
+from flowlineage.errors import ValidationError
+from flowlineage.hashing import hash_bytes, hash_file
+from flowlineage.instance import Instance
+from flowlineage_prefect import FLOW_RUN, TASK_RUN, flow, task, tracked
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun
 from prefect.runtime import flow_run as runtime_flow_run
@@ -20,12 +25,6 @@ from prefect.runtime import task_run as runtime_task_run
 from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.asyncutils import run_coro_as_sync
-
-import flowlineage as fl
-from flowlineage.errors import ValidationError
-from flowlineage.hashing import hash_bytes, hash_file
-from flowlineage.instance import Instance
-from flowlineage_prefect import FLOW_RUN, TASK_RUN, flow, task, tracked
 
 
 def _flow_run(state: State[Any]) -> FlowRun:

@@ -6,12 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from prefect.runtime import task_run as runtime_task_run
-
 import flowlineage as fl
 from flowlineage.hashing import hash_file
 from flowlineage.instance import Instance
 from flowlineage_prefect import FLOW_RUN, TASK_RUN, child_env, flow, task
+from prefect.runtime import task_run as runtime_task_run
 
 MAKE_RAW = """\
 import sys
@@ -33,9 +32,9 @@ from pathlib import Path
 import flowlineage as fl
 
 fl.track()
-source = fl.Artifact.filter(hash=sys.argv[1]).one()
+source = fl.Artifact.get(key=sys.argv[1]).cache()  # an input of this run
 report = Path(sys.argv[2])
-report.write_text(f"{len(source.load().read_text().splitlines())} lines\\n")
+report.write_text(f"{len(source.read_text().splitlines())} lines\\n")
 fl.Artifact(report, key="report.txt").save()
 fl.finish()
 """
@@ -45,11 +44,12 @@ fl.finish()
 def sort_lines(raw: Path, out_dir: Path, report_script: Path) -> Path:
     out = out_dir / "sorted.txt"
     out.write_text("".join(sorted(raw.read_text().splitlines(keepends=True))))
+    fl.Artifact(out, key="sorted.txt").save()  # saved now: the report reads it
     subprocess.run(
-        [sys.executable, str(report_script), hash_file(out)[0], str(out_dir / "report.txt")],
+        [sys.executable, str(report_script), "sorted.txt", str(out_dir / "report.txt")],
         env=child_env(), check=True,
     )
-    return out
+    return out  # returned too: the same artifact, not recreated
 
 
 @flow
@@ -77,14 +77,17 @@ def test_upstream_crosses_script_and_flow(instance: Instance, tmp_path: Path) ->
     (task_run,) = fl.Run.filter(reference_type=TASK_RUN).all()
     raw_art = fl.Artifact.get(key="raw/lines.txt")
     assert raw_art.run_id == script_run.id
-    assert [a.id for a in task_run.input_artifacts] == [raw_art.id]
+    script_art = fl.Artifact.get(hash=hash_file(report)[0])  # a file parameter: an input too
+    assert script_art.run_id is None
+    assert {a.id for a in task_run.input_artifacts} == {raw_art.id, script_art.id}
 
     (sorted_art,) = task_run.output_artifacts.all()
-    assert sorted_art.hash == hash_file(sorted_path)[0]
+    assert sorted_art.hash == hash_file(sorted_path)[0] and sorted_art.key == "sorted.txt"
+    assert task_run.recreated_artifacts.count() == 0
     lineage = sorted_art.upstream()
     runs = {run.id: depth for run, depth in lineage.runs}
     assert runs == {task_run.id: 1, flow_run.id: 2, script_run.id: 3}
-    assert {a.id for a, _ in lineage.artifacts} == {raw_art.id}
+    assert {a.id for a, _ in lineage.artifacts} == {raw_art.id, script_art.id}
 
     report_run = fl.Run.get(transform__key="report.py")  # a subprocess of the task run
     assert report_run.initiated_by_run_id == task_run.id

@@ -4,22 +4,17 @@ Each repetition saves a different set (a sliding window over saved artifacts), s
 save inserts a collection instead of finding an existing one; the deduplicating save of
 a set saved before is timed separately. SQLite in a temporary FLOWLINEAGE_HOME.
 
-Run: python bench/collections.py [--quick] [--json]
+Run: python bench/collection.py [--quick] [--json]
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
+from pathlib import Path
 
-# Run as a script, this file's folder comes first on sys.path, where this file would shadow
-# the standard library's ``collections``: move the folder to the end before importing.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE] + [_HERE]
-
-import tempfile  # noqa: E402
-from pathlib import Path  # noqa: E402
-
+sys.path.insert(0, str(Path(__file__).parent))
 from common import Figure, median_time, parser, report  # noqa: E402
 
 MEMBERS = 100

@@ -1,0 +1,198 @@
+"""Overhead of tracking Prefect runs: a flow of N trivial tasks, with and without tracking.
+
+Both flows run against the same ephemeral Prefect API (``prefect_test_harness``) and a
+fresh SQLite flowlineage instance, alternating, after one warm-up run each; the figures
+are medians. Targets: tracked/untracked wall-clock ratio < 1.15 and < 3 ms of tracking
+per task run (wall-clock difference divided by the number of task runs). The time spent
+inside the adapter's own code per task run is shown too (measured by timing its entry
+points), as is the same for a 20-way ``.submit()`` fan-out.
+
+    python bench/prefect_overhead.py [--tasks 200] [--repeats 5] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+TARGET_RATIO = 1.15
+TARGET_MS_PER_TASK = 3.0
+
+
+def _prepare_environment(home: str) -> None:
+    """Prefect and flowlineage settings; must run before prefect is imported."""
+    os.environ["PREFECT_HOME"] = os.path.join(home, "prefect")
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "WARNING"  # logs still go to the API
+    os.environ.pop("PREFECT_API_URL", None)
+    os.environ["FLOWLINEAGE_HOME"] = os.path.join(home, "flowlineage")
+    for name in ("FLOWLINEAGE_DB", "FLOWLINEAGE_STORAGE", "FLOWLINEAGE_PARENT_RUN"):
+        os.environ.pop(name, None)
+
+
+@contextmanager
+def _timed_adapter(totals: dict[str, float]) -> Iterator[None]:
+    """Accumulate the time spent in the adapter's entry points into ``totals``."""
+    from flowlineage_prefect import _adapter
+
+    originals: dict[tuple[Any, str], Callable[..., Any]] = {}
+
+    def timed(owner: Any, name: str) -> None:
+        original = getattr(owner, name)
+        originals[(owner, name)] = original
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                totals["adapter"] = totals.get("adapter", 0.0) + time.perf_counter() - start
+
+        setattr(owner, name, wrapper)
+
+    for owner, name in ((_adapter._Tracker, "begin"), (_adapter._Tracker, "finish"),
+                        (_adapter._Started, "link_inputs"),
+                        (_adapter._Started, "save_outputs")):
+        timed(owner, name)
+    try:
+        yield
+    finally:
+        for (owner, name), original in originals.items():
+            setattr(owner, name, original)
+
+
+def run_bench(n_tasks: int, repeats: int) -> dict[str, Any]:
+    """Run the benchmark and return its figures."""
+    import prefect
+    from prefect.task_runners import ThreadPoolTaskRunner
+    from prefect.testing.utilities import prefect_test_harness
+
+    import flowlineage as fl
+    from flowlineage_prefect import tracked
+
+    def trivial(i: int) -> int:
+        return i + 1
+
+    plain_task = prefect.task(trivial)
+    tracked_task = tracked(plain_task)
+
+    def sequential(task: Any) -> Callable[[int], int]:
+        def body(n: int) -> int:
+            return sum(task(i) for i in range(n))
+
+        return body
+
+    def fan_out(task: Any) -> Callable[[int], int]:
+        def body(n: int) -> int:
+            return sum(f.result() for f in [task.submit(i) for i in range(n)])
+
+        return body
+
+    flows = {
+        ("sequential", False): prefect.flow(sequential(plain_task), name="bench-plain"),
+        ("sequential", True): tracked(prefect.flow(sequential(tracked_task),
+                                                   name="bench-tracked")),
+        ("fan-out", False): prefect.flow(fan_out(plain_task), name="fan-plain",
+                                         task_runner=ThreadPoolTaskRunner(max_workers=20)),
+        ("fan-out", True): tracked(prefect.flow(fan_out(tracked_task), name="fan-tracked",
+                                                task_runner=ThreadPoolTaskRunner(max_workers=20))),
+    }
+    sizes = {"sequential": n_tasks, "fan-out": 20}
+    times: dict[tuple[str, bool], list[float]] = {key: [] for key in flows}
+    adapter: dict[str, list[float]] = {"sequential": [], "fan-out": []}
+    fl.connect()
+    try:
+        with prefect_test_harness(server_startup_timeout=120):
+            for key, flow in flows.items():  # warm-up: first runs create flows, transforms
+                flow(sizes[key[0]])
+            for _ in range(repeats):
+                for (shape, is_tracked), flow in flows.items():
+                    totals: dict[str, float] = {}
+                    with _timed_adapter(totals) if is_tracked else _nothing():
+                        start = time.perf_counter()
+                        flow(sizes[shape])
+                        times[(shape, is_tracked)].append(time.perf_counter() - start)
+                    if is_tracked:
+                        adapter[shape].append(totals.get("adapter", 0.0) / (sizes[shape] + 1))
+        task_runs = fl.Run.filter(reference_type="prefect_task_run").count()
+    finally:
+        fl.disconnect()
+
+    result: dict[str, Any] = {"tasks": n_tasks, "repeats": repeats, "task_runs": task_runs}
+    for shape in sizes:
+        plain = statistics.median(times[(shape, False)])
+        with_tracking = statistics.median(times[(shape, True)])
+        result[shape] = {
+            "untracked_s": plain,
+            "tracked_s": with_tracking,
+            "ratio": with_tracking / plain,
+            "ms_per_task": (with_tracking - plain) / sizes[shape] * 1000,
+            "adapter_ms_per_run": statistics.median(adapter[shape]) * 1000,
+        }
+    seq = result["sequential"]
+    result["checks"] = [
+        {"figure": f"wall-clock ratio, {n_tasks} sequential tasks", "target": f"< {TARGET_RATIO}",
+         "measured": round(seq["ratio"], 3), "pass": seq["ratio"] < TARGET_RATIO},
+        {"figure": "tracking cost per task run (wall-clock difference)",
+         "target": f"< {TARGET_MS_PER_TASK} ms", "measured": round(seq["ms_per_task"], 2),
+         "pass": seq["ms_per_task"] < TARGET_MS_PER_TASK},
+        {"figure": "time in adapter code per run", "target": f"< {TARGET_MS_PER_TASK} ms",
+         "measured": round(seq["adapter_ms_per_run"], 2),
+         "pass": seq["adapter_ms_per_run"] < TARGET_MS_PER_TASK},
+    ]
+    return result
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+def _print_table(result: dict[str, Any]) -> None:
+    rows = [("figure", "target", "measured", "result")]
+    rows += [(c["figure"], c["target"], str(c["measured"]), "pass" if c["pass"] else "FAIL")
+             for c in result["checks"]]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for i, row in enumerate(rows):
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    print()
+    for shape in ("sequential", "fan-out"):
+        r = result[shape]
+        print(f"{shape:>10}: untracked {r['untracked_s']:.3f} s, tracked {r['tracked_s']:.3f} s, "
+              f"ratio {r['ratio']:.3f}, {r['ms_per_task']:.2f} ms/task wall, "
+              f"{r['adapter_ms_per_run']:.2f} ms/run in adapter")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run the benchmark, print a table (or JSON)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=200, help="task runs per flow")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs of each flow")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args(argv)
+    home = tempfile.mkdtemp(prefix="fl-bench-prefect-")
+    _prepare_environment(home)
+    try:
+        result = run_bench(args.tasks, args.repeats)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        _print_table(result)
+    return 0 if all(c["pass"] for c in result["checks"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
