@@ -72,12 +72,11 @@ def _timed_adapter(totals: dict[str, float]) -> Iterator[None]:
 
 def run_bench(n_tasks: int, repeats: int) -> dict[str, Any]:
     """Run the benchmark and return its figures."""
+    import flowlineage as fl
     import prefect
+    from flowlineage_prefect import tracked
     from prefect.task_runners import ThreadPoolTaskRunner
     from prefect.testing.utilities import prefect_test_harness
-
-    import flowlineage as fl
-    from flowlineage_prefect import tracked
 
     def trivial(i: int) -> int:
         return i + 1
