@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -143,6 +144,19 @@ def info_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
     console().print(grid)
 
 
+def demo_cmd(
+    home: Annotated[Path | None, typer.Option(
+        "--home", help="FLOWLINEAGE_HOME for the demo (default: a new temporary folder).")] = None,
+) -> None:
+    """Run Snakemake, Nextflow, a tracked script and Prefect into one lineage, offline."""
+    import tempfile
+
+    from .demo import run_demo
+
+    target = home or Path(tempfile.mkdtemp(prefix="flowlineage-demo-"))
+    run_demo(target)
+
+
 # ---------------------------------------------------------------- lineage
 
 
@@ -238,6 +252,7 @@ def build_app() -> typer.Typer:
     app.callback()(_root)
     app.command("init")(init_cmd)
     app.command("info")(info_cmd)
+    app.command("demo")(demo_cmd)
     app.add_typer(runs_app, name="runs")
     app.add_typer(artifacts_app, name="artifacts")
     app.add_typer(collections_app, name="collections")
