@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -249,8 +250,8 @@ def save_many(artifacts: list[Artifact], max_workers: int | None = None) -> list
             if a._pending is not None]
     workers = max_workers or min(8, 2 * (os.cpu_count() or 1))
     with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(lambda j: compute_hash(inst, j.art, j.pending, j.storage, j.key), jobs,
-                      chunksize=64))
+        _in_chunks(pool, workers, jobs,
+                   lambda j: compute_hash(inst, j.art, j.pending, j.storage, j.key))
         existing = _existing_by_hash(inst, [j.art.hash for j in jobs])
         fresh: dict[str, _Job] = {}
         adopted: list[tuple[_Job, Artifact]] = []
@@ -263,8 +264,8 @@ def save_many(artifacts: list[Artifact], max_workers: int | None = None) -> list
             else:
                 _assign_location(job.art, job.storage, job.key)
                 fresh[digest] = job
-        list(pool.map(lambda j: _upload(inst, j.art, j.pending, j.storage), fresh.values(),
-                      chunksize=64))
+        _in_chunks(pool, workers, list(fresh.values()),
+                   lambda j: _upload(inst, j.art, j.pending, j.storage))
     new = list(fresh.values())
     with inst.write() as s:
         conn = s.connection()
@@ -287,16 +288,28 @@ def save_many(artifacts: list[Artifact], max_workers: int | None = None) -> list
     return artifacts
 
 
+def _in_chunks(pool: ThreadPoolExecutor, workers: int, jobs: list[_Job],
+               work: Callable[[_Job], object]) -> None:
+    """Run ``work`` on every job, one contiguous slice per worker (cheap for small files)."""
+    size = max(1, -(-len(jobs) // workers))
+    slices = [jobs[i : i + size] for i in range(0, len(jobs), size)]
+    list(pool.map(lambda part: [work(j) for j in part], slices))
+
+
 def _row(a: Artifact) -> dict[str, Any]:
-    from .models import Artifact
     from .schema import utcnow
 
     now = utcnow()
-    row = {c.key: getattr(a, c.key, None) for c in Artifact.__mapper__.column_attrs}
-    row.pop("id")
-    row["created_at"] = row["updated_at"] = now
     a.created_at = a.updated_at = now
-    return row
+    values = a.__dict__  # loaded column values live here; reading them skips instrumentation
+    return {key: values.get(key) for key in _column_keys()}
+
+
+@cache
+def _column_keys() -> tuple[str, ...]:
+    from .models import Artifact
+
+    return tuple(c.key for c in Artifact.__mapper__.column_attrs if c.key != "id")
 
 
 def _run_for(pending: Pending) -> Run | None:

@@ -9,12 +9,15 @@ VERSION_LEN = 4
 FIRST_VERSION = "0000"
 
 
-_rng = secrets.SystemRandom()
+_UNBIASED = 62 * 4  # bytes below this map uniformly onto base62 with ``% 62``
 
 
 def base62(n: int) -> str:
-    """Return ``n`` random base62 characters (from the OS's random source)."""
-    return "".join(_rng.choices(BASE62, k=n))
+    """Return ``n`` random base62 characters (from the OS's random source, unbiased)."""
+    out: list[str] = []
+    while len(out) < n:
+        out.extend(BASE62[b % 62] for b in secrets.token_bytes(n + 8) if b < _UNBIASED)
+    return "".join(out[:n])
 
 
 def new_uid(stem_len: int, versioned: bool) -> str:
