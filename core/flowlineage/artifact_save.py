@@ -167,6 +167,11 @@ def _roots_cache() -> Any:
 _storage_roots = _roots_cache()
 
 
+def forget_storage_roots() -> None:
+    """Drop the cached list of storage roots (after a root is registered)."""
+    _storage_roots.cache_clear()
+
+
 def compute_hash(inst: Instance, art: Artifact, pending: Pending, storage: Storage,
                  key: str | None) -> None:
     """Set ``hash``, ``_hash_type``, ``size`` and ``n_files`` from the full content."""

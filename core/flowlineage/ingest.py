@@ -7,9 +7,10 @@ instead of duplicating it, which makes every adapter's ingestion idempotent.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, select, tuple_, update
+from sqlalchemy import Table, select, update
 
 from . import ids
 from .hashing import hash_bytes
@@ -67,6 +68,7 @@ def get_or_create_transform(
             is_latest=True, created_at=utcnow(),
         )
         s.add(tf)
+        s.flush()  # give tf its id inside a caller's open transaction
     return tf
 
 
@@ -81,22 +83,19 @@ def upsert_runs(rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
     from .models import Run, status_code
 
     inst = get_instance()
+    now = utcnow()
     prepared = []
     for row in rows:
         row = dict(row)
         if "status" in row:
             row["_status_code"] = status_code(row.pop("status"))
-        row.setdefault("uid", ids.base62(16))
-        row.setdefault("created_at", utcnow())
+        if "uid" not in row:
+            row["uid"] = ids.base62(16)
+        row.setdefault("created_at", now)
         row.setdefault("_status_code", -3)
         prepared.append(row)
     if not prepared:
         return {}
-    table = cast(Table, Run.__table__)
-    if inst.dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
     keys = [(r["reference_type"], r["reference"]) for r in prepared]
     result: dict[tuple[str, str], int] = {}
     with inst.write() as s:
@@ -104,23 +103,42 @@ def upsert_runs(rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
         for r in prepared:
             by_columns.setdefault(tuple(sorted(r)), []).append(r)
         for columns, group in by_columns.items():
-            stmt = dialect_insert(table)
-            updatable = [c for c in columns if c in RUN_UPDATABLE]
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["reference_type", "reference"],
-                index_where=None,
-                set_={c: stmt.excluded[c] for c in updatable},
-            ) if updatable else stmt.on_conflict_do_nothing()
+            stmt = _upsert_statement(inst.dialect, "run", columns)
             for start in range(0, len(group), 2000):
                 s.execute(stmt, group[start : start + 2000])
-        for start in range(0, len(keys), 500):
-            part = keys[start : start + 500]
-            for rt, ref, rid in s.execute(
-                select(Run.reference_type, Run.reference, Run.id).where(
-                    tuple_(Run.reference_type, Run.reference).in_(part))
-            ):
-                result[(rt, ref)] = rid
+        by_type: dict[str, list[str]] = {}
+        for rt, ref in keys:  # one reference_type per query: an index search, not a scan
+            by_type.setdefault(rt, []).append(ref)
+        for rt, refs in by_type.items():
+            for start in range(0, len(refs), 500):
+                for ref, rid in s.execute(select(Run.reference, Run.id).where(
+                        Run.reference_type == rt, Run.reference.in_(refs[start : start + 500]))):
+                    result[(rt, ref)] = rid
     return result
+
+
+@cache
+def _upsert_statement(dialect: str, table_name: str, columns: tuple[str, ...]) -> Any:
+    """``INSERT … ON CONFLICT DO UPDATE`` of ``columns``, built once per column set so
+    SQLAlchemy compiles it once (building ``excluded`` proxies is costly)."""
+    from .models import Run, RunFeatureValue
+
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+    if table_name == "run":
+        stmt = dialect_insert(cast(Table, Run.__table__))
+        updatable = [c for c in columns if c in RUN_UPDATABLE]
+        if not updatable:
+            return stmt.on_conflict_do_nothing()
+        return stmt.on_conflict_do_update(
+            index_elements=["reference_type", "reference"], index_where=None,
+            set_={c: stmt.excluded[c] for c in updatable})
+    stmt = dialect_insert(cast(Table, RunFeatureValue.__table__))
+    return stmt.on_conflict_do_update(
+        index_elements=["run_id", "name"],
+        set_={c: stmt.excluded[c] for c in ("dtype", "value", "value_num")})
 
 
 def link_run_inputs(pairs: Iterable[tuple[int, int]]) -> None:
@@ -173,7 +191,6 @@ def link_projects(run: Run, projects: Iterable[Project | str]) -> None:
 def set_run_features(values_by_run: dict[int, dict[str, Any]]) -> None:
     """Set typed feature values of runs in one transaction (replacing same-named values)."""
     from .instance import get_instance
-    from .models import RunFeatureValue
 
     rows = []
     for run_id, values in values_by_run.items():
@@ -186,15 +203,7 @@ def set_run_features(values_by_run: dict[int, dict[str, Any]]) -> None:
     if not rows:
         return
     inst = get_instance()
-    if inst.dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    stmt = dialect_insert(cast(Table, RunFeatureValue.__table__))
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["run_id", "name"],
-        set_={c: stmt.excluded[c] for c in ("dtype", "value", "value_num")},
-    )
+    stmt = _upsert_statement(inst.dialect, "run_feature_value", ())
     with inst.write() as s:
         for start in range(0, len(rows), 2000):
             s.execute(stmt, rows[start : start + 2000])

@@ -109,6 +109,9 @@ class Instance:
                     )
                 )
                 found = s.scalars(select(Storage).where(Storage.root == root)).one()
+        from .artifact_save import forget_storage_roots
+
+        forget_storage_roots()
         return found
 
     def storage_by_id(self, storage_id: int) -> Storage:

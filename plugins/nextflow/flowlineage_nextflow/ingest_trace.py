@@ -85,12 +85,15 @@ def _write(trace: TraceFile, run_ref: str, run_name: str | None, pipeline: str,
     run_rows = [task_run_row(r, run_ref, 0, processes[r.process]) for r in rows]
     starts = [r["started_at"] for r in run_rows if r["started_at"] is not None]
     ends = [r["finished_at"] for r in run_rows if r["finished_at"] is not None]
-    wf_id = upsert_runs([{  # the workflow spans its tasks
+    workflow = {  # the workflow spans its tasks
         "uid": run_uid(WORKFLOW_REFERENCE, run_ref), "reference_type": WORKFLOW_REFERENCE,
         "reference": run_ref, "transform_id": transform_id(pipeline_key(pipeline), "pipeline"),
-        "name": run_name, "status": workflow_status(rows),
+        "status": workflow_status(rows),
         "started_at": min(starts, default=None), "finished_at": max(ends, default=None),
-    }])[(WORKFLOW_REFERENCE, run_ref)]
+    }
+    if run_name is not None:  # else keep a name recorded before (e.g. from weblog events)
+        workflow["name"] = run_name
+    wf_id = upsert_runs([workflow])[(WORKFLOW_REFERENCE, run_ref)]
     for run_row in run_rows:
         run_row["initiated_by_run_id"] = wf_id
     ids = upsert_runs(run_rows)

@@ -173,7 +173,7 @@ def _apply_workflow_event(row: dict[str, Any], event: WeblogEvent) -> None:
     workflow = event.metadata.workflow if event.metadata is not None else {}
     if event.run_name:
         row["name"] = event.run_name
-    if event.metadata is not None:
+    if event.metadata is not None and event.metadata.params:
         row["params"] = event.metadata.params
     if event.event is WeblogEventType.STARTED:
         row["started_at"] = _time(workflow.get("start")) or event.utc_time
@@ -207,7 +207,7 @@ def _record_tasks(events: Sequence[WeblogEvent], known: Known
             latest[reference] = (event.run_id, row)
     if not latest:
         return set()
-    recorded = {r.reference: r._status_code for r in _runs(TASK_REFERENCE, sorted(latest))}
+    recorded = _status_codes(sorted(latest))
     rows, features = [], {}
     for reference, (run_id, row) in latest.items():
         status = RUN_STATUS[row.status]
@@ -223,6 +223,23 @@ def _record_tasks(events: Sequence[WeblogEvent], known: Known
     set_run_features({ids[(TASK_REFERENCE, ref)]: values for ref, values in features.items()})
     return {(latest[ref][0], latest[ref][1].name) for ref, values in features.items()
             if "attempt" in values}
+
+
+def _status_codes(references: list[str]) -> dict[str, int]:
+    """The recorded status code of each existing task run (references without a run omitted)."""
+    from flowlineage.instance import get_instance
+    from flowlineage.models import Run
+    from sqlalchemy import select
+
+    found: dict[str, int] = {}
+    with get_instance().read() as session:
+        for start in range(0, len(references), 500):
+            for reference, code in session.execute(select(Run.reference, Run._status_code).where(
+                    Run.reference_type == TASK_REFERENCE,
+                    Run.reference.in_(references[start : start + 500]))):
+                if reference is not None:
+                    found[reference] = code
+    return found
 
 
 def _rank(code: int) -> int:

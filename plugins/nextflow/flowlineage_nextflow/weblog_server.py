@@ -111,8 +111,9 @@ def authorized(request: Request, token: str | None) -> bool:
     Basic password); always true without a token."""
     if token is None:
         return True
-    offered = [request.url.path.rstrip("/").rsplit("/", 1)[-1],
-               request.query_params.get("token", "")]
+    offered = [str(request.scope["path"]).rstrip("/").rsplit("/", 1)[-1]]
+    if request.scope.get("query_string"):
+        offered.append(request.query_params.get("token", ""))
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer":
         offered.append(credentials.strip())
@@ -135,10 +136,11 @@ def create_app(token: str | None = None, pipeline: str | None = None) -> Starlet
 
     require("starlette", "nextflow")
     from starlette.applications import Starlette
-    from starlette.responses import JSONResponse
+    from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
     writer = WeblogWriter(pipeline)
+    recorded = b'{"status":"recorded"}'
 
     def reply(code: int, **body: str) -> Response:
         return JSONResponse(body, status_code=code)
@@ -164,7 +166,7 @@ def create_app(token: str | None = None, pipeline: str | None = None) -> Starlet
             return reply(400 if isinstance(exc, ValueError) else 503, error=str(exc))
         except Exception as exc:  # the database refused it: the sender may retry
             return reply(503, error=f"{type(exc).__name__}: {exc}")
-        return reply(200, status="recorded")
+        return Response(recorded, media_type="application/json")
 
     async def health(request: Request) -> Response:
         return reply(200, status="ok")

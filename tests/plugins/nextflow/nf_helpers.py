@@ -17,7 +17,8 @@ from typing import Any
 
 from flowlineage_nextflow.trace import TaskStatus, TraceRow, parse_trace
 
-SHARED = Path(os.environ.get("FLOWLINEAGE_FIXTURES", "/work/shared/fixtures"))
+SHARED = Path(os.environ.get("FLOWLINEAGE_FIXTURES")
+              or Path(__file__).resolve().parents[4] / "shared" / "fixtures")
 FIXTURES = SHARED / "nextflow"
 TRACES = FIXTURES / "trace"
 LINEAGE = FIXTURES / "lineage"

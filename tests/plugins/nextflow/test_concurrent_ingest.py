@@ -7,11 +7,10 @@ import subprocess
 import sys
 import time
 
-from nf_helpers import TRACES
-
 import flowlineage as fl
 from flowlineage.instance import Instance
 from flowlineage_nextflow.trace import parse_trace
+from nf_helpers import TRACES
 
 WORKER = """
 import sys, time, flowlineage as fl
