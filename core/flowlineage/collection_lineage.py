@@ -35,7 +35,10 @@ class CollectionLineage(Lineage):
         """Edges among runs and artifacts, plus ``member``/``meta``/``output``/``input``
         edges between the collection and its neighbours.
         """
-        return sorted(super().edges() + self.collection_edges)
+        from .edges import edges_between
+
+        among = edges_between({r.id for r, _ in self.runs}, {a.id for a, _ in self.artifacts})
+        return sorted(among + self.collection_edges)
 
     def to_dict(self) -> dict[str, Any]:
         """``Lineage.to_dict()`` with the collection as a node of kind ``collection``."""
