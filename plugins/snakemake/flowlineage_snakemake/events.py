@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 WORKFLOW_STARTED = "workflow_started"
@@ -34,11 +33,6 @@ def event_of(record: logging.LogRecord) -> str | None:
     """The Snakemake event name of a record (``"job_info"`` …), or None for plain messages."""
     event = getattr(record, "event", None)
     return None if event is None else str(event)
-
-
-def created_at(record: logging.LogRecord) -> datetime:
-    """When the record was made, timezone-aware UTC."""
-    return datetime.fromtimestamp(record.created, UTC)
 
 
 def message_of(record: logging.LogRecord) -> str:
@@ -108,16 +102,15 @@ def json_safe(value: Any) -> Any:
 
 
 def job_params(record: logging.LogRecord) -> dict[str, Any]:
-    """Run params of a job: its wildcards, threads and resources."""
+    """Run params of a job: its wildcards, threads and resources (values as logged)."""
     wildcards = getattr(record, "wildcards", None) or {}
     resources = getattr(record, "resources", None)
     items = resources.items() if resources is not None and hasattr(resources, "items") else []
-    params: dict[str, Any] = json_safe({
+    return {
         "wildcards": dict(wildcards),
         "threads": getattr(record, "threads", None),
         "resources": {k: v for k, v in items if not str(k).startswith("_")},
-    })
-    return params
+    }
 
 
 def job_name(rule: str, params: dict[str, Any]) -> str:

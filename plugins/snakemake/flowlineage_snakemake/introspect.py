@@ -2,15 +2,14 @@
 
 A logger plugin runs inside the Snakemake process, where ``snakemake.workflow.workflow`` is
 the workflow being executed. From it come the config (the invocation's params), whether
-this is a dry or touch run, which rules have ``temp()`` outputs, and where each rule is
-written (its source). Every accessor degrades to "unknown" when the object or attribute is
-missing, so a Snakemake change costs detail, never the run. Nothing here imports Snakemake.
+this is a dry or touch run, which rules have ``temp()`` outputs, and the file that defines
+each rule. Every accessor degrades to "unknown" when the object or attribute is missing, so
+a Snakemake change costs detail, never the run. Nothing here imports Snakemake.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import sys
 from typing import Any
 
@@ -53,13 +52,10 @@ def rule_has_temp_output(workflow: Any | None, rule: str) -> bool:
     return any("temp" in (getattr(f, "flags", None) or {}) for f in outputs)
 
 
-def rule_source(workflow: Any | None, rule: str) -> str | None:
-    """The text of ``rule <name>:`` (or ``checkpoint``) in the file that defines it."""
-    found = _rule(workflow, rule)
-    path = getattr(found, "snakefile", None)
-    if path is None or not os.path.isfile(str(path)):
-        return None
-    return _block(_read(str(path)), rule)
+def rule_file(workflow: Any | None, rule: str) -> str | None:
+    """The local file that defines a rule (the main Snakefile or an included one)."""
+    path = getattr(_rule(workflow, rule), "snakefile", None)
+    return str(path) if path is not None and os.path.isfile(str(path)) else None
 
 
 def _rule(workflow: Any | None, rule: str) -> Any | None:
@@ -69,22 +65,3 @@ def _rule(workflow: Any | None, rule: str) -> Any | None:
         return workflow.get_rule(rule)
     except Exception:
         return None
-
-
-def _read(path: str) -> str:
-    with open(path, encoding="utf-8", errors="replace") as f:
-        return f.read()
-
-
-def _block(text: str, rule: str) -> str | None:
-    header = re.compile(rf"^(?:rule|checkpoint)\s+{re.escape(rule)}\s*:", re.MULTILINE)
-    match = header.search(text)
-    if match is None:
-        return None
-    lines = text[match.start():].splitlines(keepends=True)
-    end = len(lines)
-    for i, line in enumerate(lines[1:], start=1):
-        if line.strip() and not line[0].isspace() and not line.startswith("#"):
-            end = i
-            break
-    return "".join(lines[:end]).rstrip() + "\n"

@@ -1,27 +1,27 @@
-"""Turning the log records of one Snakemake process into runs, artifacts and links.
+"""The writer side: messages about a Snakemake run in, runs, artifacts and links out.
 
-``Recorder.handle`` only updates in-memory state (it runs on Snakemake's log-listener
-thread, once per record). A flush writes what changed in a few transactions: the job runs
-in one ``upsert_runs`` call, outputs and newly seen inputs with one ``fl.save`` each, input
-links in one ``link_run_inputs`` call. Flushes happen every ``FLUSH_SECONDS`` on a
-background thread, at once when a job with ``temp()`` outputs finished (Snakemake deletes
-those once consumed), when ``MAX_BUFFERED`` jobs wait, and when Snakemake closes the logger,
-which is also where the invocation ends: Snakemake sends no "workflow finished" event.
+``Recorder.handle`` only updates in-memory state. A flush writes what changed in a few
+transactions: the job runs in one ``upsert_runs`` call, outputs and newly seen inputs with
+one ``fl.save`` each, input links in one ``link_run_inputs`` call. Flushes happen every
+``FLUSH_SECONDS`` on a background thread, at once when a job with ``temp()`` outputs
+finished (Snakemake deletes those once consumed) or ``MAX_BUFFERED`` jobs wait, and at the
+end, which is also where the invocation ends: Snakemake sends no "workflow finished" event,
+its logger closes. Messages are described in ``flowlineage_snakemake.writer``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from flowlineage.errors import NotConnected, ValidationError
-
-from . import events, introspect
+from . import events
+from .options import Options
 
 if TYPE_CHECKING:
     from flowlineage.instance import Instance
@@ -31,33 +31,16 @@ logger = logging.getLogger("flowlineage.snakemake")
 
 WORKFLOW_REFERENCE = "snakemake_workflow"
 JOB_REFERENCE = "snakemake_job"
-REGISTER_MODES = ("in-place", "copy")
 FLUSH_SECONDS = 1.0
 MAX_BUFFERED = 500
-PARALLEL_HASH_BYTES = 64 * 2**20
+PARALLEL_HASH_BYTES = 64 * 2**20  # below this, hashing threads cost more than they save
 RUNNING = ("started", "restarted")
 LOG_KIND, BENCHMARK_KIND = "log", "benchmark"
 
 
-@dataclass(frozen=True)
-class Options:
-    """Recorder settings (the logger plugin's ``--logger-flowlineage-*`` options)."""
-
-    db: str | None = None
-    storage: str | None = None
-    register: str = "in-place"
-    hash_inputs: bool = True
-
-    def __post_init__(self) -> None:
-        if self.register not in REGISTER_MODES:
-            raise ValidationError(
-                f"register must be one of {', '.join(REGISTER_MODES)}, not {self.register!r}"
-            )
-
-
 @dataclass
 class Job:
-    """One Snakemake job as the log has described it so far."""
+    """One Snakemake job as the messages have described it so far."""
 
     jobid: int
     rule: str
@@ -68,7 +51,6 @@ class Job:
     params: dict[str, Any]
     shellcmd: str | None
     started_at: datetime
-    has_temp: bool
     status: str = "started"
     finished_at: datetime | None = None
     error: str | None = None
@@ -89,16 +71,18 @@ class Invocation:
     cli_args: str | None
     user: str | None
     started_at: datetime
+    config: dict[str, Any] | None
+    parent_uid: str | None
     run_id: int | None = None
     transform_id: int | None = None
-    checked: bool = False  # dry-run / touch ruled out
     interrupted: bool = False
     failed: bool = False
     error: str | None = None
     pending_error: str | None = None  # an error message waiting for its job_error
     last_heartbeat: float = 0.0
-    rule_transforms: dict[str, int] = field(default_factory=dict)
+    rule_files: dict[str, str | None] = field(default_factory=dict)
     rule_has_temp: dict[str, bool] = field(default_factory=dict)
+    rule_transforms: dict[str, int] = field(default_factory=dict)
     jobs: dict[int, Job] = field(default_factory=dict)
     producers: dict[str, Job] = field(default_factory=dict)  # output path -> job
     artifact_ids: dict[str, int] = field(default_factory=dict)  # path -> artifact id
@@ -109,93 +93,109 @@ class Invocation:
 
 
 class Recorder:
-    """Records the invocations of one Snakemake logger (one per ``SnakemakeApi``)."""
+    """Records the runs described by one Snakemake process's messages."""
 
-    def __init__(self, options: Options, dryrun: bool = False, parent: Run | None = None) -> None:
+    def __init__(self, options: Options) -> None:
         self.options = options
-        self.dryrun = dryrun
-        self.parent = parent
         self._lock = threading.RLock()
         self._inv: Invocation | None = None
         self._inst: Instance | None = None
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
-        self._closed = False
+        self._clean_end = False
+        self._warned: set[str] = set()
 
-    # ------------------------------------------------------------------ events
+    def _warn(self, what: str, error: Exception) -> None:
+        """Log a problem once (a failing database would otherwise repeat it every flush)."""
+        text = f"flowlineage: {what}: {type(error).__name__}: {error}"
+        if text not in self._warned:
+            self._warned.add(text)
+            logger.warning(text)
 
-    def handle(self, record: logging.LogRecord) -> None:
-        """Take one Snakemake log record into account (never raises)."""
-        if self.dryrun:
-            return
+    # ------------------------------------------------------------------ messages
+
+    def handle(self, msg: dict[str, Any]) -> None:
+        """Take one message into account (never raises)."""
         try:
-            event = events.event_of(record)
             with self._lock:
-                if event == events.WORKFLOW_STARTED:
-                    self._begin(record)
-                    return
-                inv = self._inv
-                if inv is None:
-                    return
-                if events.is_interruption(record, event):
-                    inv.interrupted = True
-                if event == events.JOB_INFO:
-                    self._job_info(inv, record)
-                elif event == events.JOB_FINISHED:
-                    self._job_finished(inv, record)
-                elif event == events.JOB_ERROR:
-                    self._job_error(inv, record)
-                elif event == events.ERROR:
-                    self._error(inv, record)
-                if self._inv is not None and (inv.urgent or len(inv.dirty) >= MAX_BUFFERED):
-                    self._flush(inv)
-        except Exception as e:  # a logger must never break the workflow
-            logger.warning("flowlineage: could not record Snakemake event: %s: %s",
-                           type(e).__name__, e)
+                self._handle(msg)
+        except Exception as e:  # a broken message must not stop the recording
+            self._warn(f"could not record Snakemake event {msg.get('t')}", e)
 
     def close(self) -> None:
-        """End the open invocation: settle its jobs, write everything, record its status."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
+        """End the open invocation: settle its jobs, write everything, record its status.
+
+        Without a preceding ``end`` message Snakemake died: the run is recorded aborted.
+        """
         self._stop.set()
         if self._flusher is not None:
             self._flusher.join(timeout=60)
         with self._lock:
-            if self._inv is not None:
-                try:
-                    self._end_invocation(self._inv)
-                except Exception as e:
-                    logger.warning("flowlineage: could not record the Snakemake run: %s: %s",
-                                   type(e).__name__, e)
-                self._inv = None
+            inv = self._inv
+            if inv is None:
+                return
+            if not self._clean_end:
+                inv.interrupted = True
+            try:
+                self._end_invocation(inv)
+            except Exception as e:
+                self._warn("could not record the Snakemake run", e)
+            self._inv = None
 
-    def _begin(self, record: logging.LogRecord) -> None:
-        if self._inv is not None:  # a second workflow executed through the same API
+    def _handle(self, msg: dict[str, Any]) -> None:
+        kind = msg.get("t")
+        if kind == "begin":
+            self._begin(msg)
+            return
+        if kind == "end":
+            self._clean_end = True
+            return
+        inv = self._inv
+        if inv is None:
+            return
+        if kind == "rule":
+            inv.rule_files[msg["name"]] = msg.get("file")
+            inv.rule_has_temp[msg["name"]] = bool(msg.get("temp"))
+        elif kind == "job":
+            self._job(inv, msg)
+        elif kind == "done":
+            job = inv.jobs.get(msg.get("id", -1))
+            if job is not None and job.status in RUNNING:
+                self._complete(inv, job, _time(msg["at"]))
+        elif kind == "failed":
+            self._failed(inv, msg)
+        elif kind == "error":
+            self._error(inv, msg)
+        elif kind == "interrupted":
+            inv.interrupted = True
+        if inv.urgent or len(inv.dirty) >= MAX_BUFFERED:
+            self._flush(inv)
+
+    def _begin(self, msg: dict[str, Any]) -> None:
+        if self._inv is not None:  # a second workflow run through the same API
             self._end_invocation(self._inv)
-        workdir = os.getcwd()
-        snakefile = os.path.abspath(str(getattr(record, "snakefile_main", "Snakefile")))
+        workdir = str(msg["workdir"])
+        snakefile = str(msg["snakefile"])
         rel = os.path.relpath(snakefile, workdir)
-        key = rel if not rel.startswith("..") else snakefile
         self._inv = Invocation(
-            workflow_id=str(getattr(record, "workflow_id", "")) or _new_id(),
+            workflow_id=str(msg.get("workflow_id") or _new_id()),
             workdir=workdir,
             snakefile=snakefile,
-            snakefile_key=f"snakemake:{key}",
-            cli_args=getattr(record, "cmd", None),
-            user=getattr(record, "user", None),
-            started_at=events.created_at(record),
+            snakefile_key=f"snakemake:{snakefile if rel.startswith('..') else rel}",
+            cli_args=msg.get("cli_args"),
+            user=msg.get("user"),
+            started_at=_time(msg["at"]),
+            config=msg.get("config"),
+            parent_uid=msg.get("parent"),
         )
+        self._clean_end = False
         if self._flusher is None:
             self._flusher = threading.Thread(target=self._flush_loop, daemon=True,
                                              name="flowlineage-snakemake")
             self._flusher.start()
 
-    def _job_info(self, inv: Invocation, record: logging.LogRecord) -> None:
-        if not self._check(inv):
-            return
-        jobid = int(getattr(record, "jobid", -1))
+    def _job(self, inv: Invocation, msg: dict[str, Any]) -> None:
+        jobid = int(msg["id"])
         job = inv.jobs.get(jobid)
         if job is not None:  # Snakemake restarts a failed job (--retries)
             job.attempt += 1
@@ -204,23 +204,9 @@ class Recorder:
             job.ended = False
             inv.dirty.add(jobid)
             return
-        rule = str(getattr(record, "rule_name", "unknown"))
-        if rule not in inv.rule_has_temp:
-            inv.rule_has_temp[rule] = introspect.rule_has_temp_output(
-                introspect.current_workflow(inv.snakefile), rule)
-        wd = inv.workdir
-        job = Job(
-            jobid=jobid,
-            rule=rule,
-            inputs=events.local_paths(getattr(record, "input", None), wd),
-            outputs=events.local_paths(getattr(record, "output", None), wd),
-            logs=events.local_paths(getattr(record, "log", None), wd),
-            benchmarks=events.local_paths(getattr(record, "benchmark", None), wd),
-            params=events.job_params(record),
-            shellcmd=getattr(record, "shellcmd", None),
-            started_at=events.created_at(record),
-            has_temp=inv.rule_has_temp[rule],
-        )
+        job = Job(jobid=jobid, rule=str(msg["rule"]), inputs=msg["in"], outputs=msg["out"],
+                  logs=msg["log"], benchmarks=msg["bench"], params=msg["params"],
+                  shellcmd=msg.get("cmd"), started_at=_time(msg["at"]))
         inv.jobs[jobid] = job
         for path in job.outputs:
             inv.producers[path] = job
@@ -231,26 +217,20 @@ class Recorder:
         inv.dirty.add(jobid)
         inv.unlinked.add(jobid)
 
-    def _job_finished(self, inv: Invocation, record: logging.LogRecord) -> None:
-        job = inv.jobs.get(int(getattr(record, "job_id", -1)))
-        if job is not None and job.status in RUNNING:
-            self._complete(inv, job, events.created_at(record))
-
-    def _job_error(self, inv: Invocation, record: logging.LogRecord) -> None:
-        job = inv.jobs.get(int(getattr(record, "jobid", -1)))
+    def _failed(self, inv: Invocation, msg: dict[str, Any]) -> None:
+        job = inv.jobs.get(msg.get("id", -1))
         if job is None:
             return
-        message = inv.pending_error or job.error or _job_error_text(record)
+        message = inv.pending_error or job.error or _job_error_text(msg)
         inv.pending_error = None
         aborted = inv.interrupted or events.killed_by_user(message)
-        self._end_job(inv, job, "aborted" if aborted else "errored", events.created_at(record),
-                      message)
+        self._end_job(inv, job, "aborted" if aborted else "errored", _time(msg["at"]), message)
 
-    def _error(self, inv: Invocation, record: logging.LogRecord) -> None:
+    def _error(self, inv: Invocation, msg: dict[str, Any]) -> None:
         """An error message: about a job (it names the job, or a job_error follows) or not."""
-        text = events.message_of(record)
-        if getattr(record, "exception", None) == "KeyboardInterrupt":
+        if msg.get("exception") == "KeyboardInterrupt":
             return
+        text = str(msg.get("text"))
         job = inv.jobs.get(events.job_in_error(text) or -1)
         if job is not None:
             job.error = text
@@ -265,18 +245,9 @@ class Recorder:
         if inv.pending_error is not None:
             inv.failed, inv.error, inv.pending_error = True, inv.pending_error, None
 
-    def _check(self, inv: Invocation) -> bool:
-        """Make sure jobs really run (not a dry run or ``--touch``); else forget the run."""
-        if not inv.checked:
-            if introspect.executes_nothing(introspect.current_workflow(inv.snakefile)):
-                self._inv = None
-                return False
-            inv.checked = True
-        return True
-
     def _complete(self, inv: Invocation, job: Job, when: datetime | None) -> None:
         self._end_job(inv, job, "completed", when or _outputs_time(job.outputs), None)
-        if job.has_temp:
+        if inv.rule_has_temp.get(job.rule):
             inv.urgent = True
 
     @staticmethod
@@ -312,17 +283,17 @@ class Recorder:
         while not self._stop.wait(FLUSH_SECONDS):
             with self._lock:
                 inv = self._inv
-                if inv is None or not inv.checked or self._stop.is_set():
+                if inv is None or self._stop.is_set():
                     continue
                 try:
                     self._flush(inv)
                 except Exception as e:  # retried at the next flush
-                    logger.warning("flowlineage: could not record Snakemake jobs yet: %s: %s",
-                                   type(e).__name__, e)
+                    self._warn("could not record Snakemake jobs yet", e)
 
     def _end_invocation(self, inv: Invocation) -> None:
-        if not self._check(inv):
-            return
+        from flowlineage.models import Run
+        from flowlineage.plugins import notify
+
         self._settle(inv)
         self._unclaimed_error(inv)
         self._flush(inv)
@@ -334,9 +305,6 @@ class Recorder:
         if status == "errored" and inv.error is None:
             inv.error = f"failed jobs: {', '.join(failed)}"
         run_id = self._write_invocation(inv, status, datetime.now(UTC))
-        from flowlineage.models import Run
-        from flowlineage.plugins import notify
-
         notify("flowlineage_run_finished", run=Run.get(run_id))
 
     def _flush(self, inv: Invocation) -> None:
@@ -376,27 +344,16 @@ class Recorder:
         inv.dirty.clear()
 
     def _connect(self, inv: Invocation) -> Instance:
-        if self._inst is None:
-            from flowlineage.instance import connect, get_instance
-            from flowlineage.settings import normalize_root
+        """Connect (FLOWLINEAGE_DB / _STORAGE / _HOME, set by the Snakemake side)."""
+        from flowlineage.instance import ensure_connected
 
-            db, storage = self.options.db, self.options.storage
-            try:
-                current: Instance | None = get_instance()
-            except NotConnected:
-                current = None
-            if current is not None and (db is None or db == current.settings.db_url) and (
-                storage is None or normalize_root(storage) == current.settings.storage_root
-            ):
-                self._inst = current
-            else:
-                self._inst = connect(db, storage)
+        inst = self._inst = self._inst or ensure_connected()
         if self.options.register == "in-place":
             from flowlineage import artifact_save
 
-            self._inst.register_storage(inv.workdir, description="Snakemake working directory")
+            inst.register_storage(inv.workdir, description="Snakemake working directory")
             artifact_save._storage_roots.cache_clear()  # core caches roots; see docs
-        return self._inst
+        return inst
 
     def _write_invocation(self, inv: Invocation, status: str,
                           finished_at: datetime | None) -> int:
@@ -409,12 +366,12 @@ class Recorder:
             source = _read_text(inv.snakefile)
             tf = get_or_create_transform(inv.snakefile_key, type="pipeline", source_code=source)
             inv.transform_id = tf.id
-            parent = self.parent or _parent_from_env()
+            parent = _parent(inv.parent_uid or os.environ.get("FLOWLINEAGE_PARENT_RUN"))
             row = {
-                "params": introspect.config_of(introspect.current_workflow(inv.snakefile)),
+                "params": inv.config,
                 "cli_args": inv.cli_args,
                 "created_by": inv.user,
-                "initiated_by_run_id": parent.id if parent is not None else None,
+                "initiated_by_run_id": parent,
             }
         row.update({
             "reference_type": WORKFLOW_REFERENCE, "reference": inv.workflow_id,
@@ -429,9 +386,10 @@ class Recorder:
     def _rule_transform(self, inv: Invocation, rule: str) -> int:
         from flowlineage.ingest import get_or_create_transform
 
-        workflow = introspect.current_workflow(inv.snakefile)
+        path = inv.rule_files.get(rule)
+        source = rule_block(_read_text(path) or "", rule) if path else None
         tf = get_or_create_transform(f"{inv.snakefile_key}:{rule}", type="rule",
-                                     source_code=introspect.rule_source(workflow, rule))
+                                     source_code=source)
         return tf.id
 
     @staticmethod
@@ -477,12 +435,10 @@ class Recorder:
             else:
                 self._find_unhashed(inv, new)
         pairs: list[tuple[int, int]] = []
-        assert inv.run_id is not None
         for job in jobs:
-            assert job.run_id is not None
             for path in job.inputs:
                 aid = inv.artifact_ids.get(path)
-                if aid is None:
+                if aid is None or job.run_id is None or inv.run_id is None:
                     continue
                 pairs.append((job.run_id, aid))
                 if path not in inv.producers:
@@ -498,11 +454,10 @@ class Recorder:
 
         saved: list[Artifact | None] = [self._artifact(inv, *item) for item in items]
         small = sum(_size(path) for path, _, _ in items) < PARALLEL_HASH_BYTES
-        try:  # hashing threads only pay off for big files
+        try:
             save([a for a in saved if a is not None], max_workers=1 if small else None)
         except Exception as e:
-            logger.warning("flowlineage: batch save failed (%s: %s); saving one by one",
-                           type(e).__name__, e)
+            self._warn("batch save failed; saving one by one", e)
             saved = [self._save_one(inv, *item) for item in items]
         for (path, _, _), art in zip(items, saved, strict=True):
             if art is not None and art.id is not None:
@@ -513,21 +468,19 @@ class Recorder:
         try:
             return self._artifact(inv, path, kind, run).save()
         except Exception as e:
-            logger.warning("flowlineage: could not save %s: %s: %s", path, type(e).__name__, e)
+            self._warn(f"could not save {path}", e)
             return None
 
     def _artifact(self, inv: Invocation, path: str, kind: str | None,
                   run: Run | None) -> Artifact:
-        """An unsaved artifact for a file; ``run=None`` means "created by no known run"."""
+        """An unsaved artifact for a file; ``run=None``: created by no known run (this
+        process tracks no run, so nothing current is attributed either)."""
         from flowlineage.models import Artifact
 
         rel = os.path.relpath(path, inv.workdir)
         inside = not rel.startswith("..")
-        art = Artifact(path, key=rel if inside else None,
-                       description=None if inside else path, run=run, kind=kind)
-        if run is None:  # an input: never attribute it to a run current in this process
-            art._pending.use_current_run = False
-        return art
+        return Artifact(path, key=rel if inside else None,
+                        description=None if inside else path, run=run, kind=kind)
 
     def _find_unhashed(self, inv: Invocation, paths: list[str]) -> None:
         """Without input hashing: the latest artifact with the file's key and size."""
@@ -541,10 +494,29 @@ class Recorder:
                 inv.artifact_ids[path] = art.id
 
 
+def rule_block(text: str, rule: str) -> str | None:
+    """The text of ``rule <name>:`` (or ``checkpoint``) up to the next top-level line."""
+    header = re.compile(rf"^(?:rule|checkpoint)\s+{re.escape(rule)}\s*:", re.MULTILINE)
+    match = header.search(text)
+    if match is None:
+        return None
+    lines = text[match.start():].splitlines(keepends=True)
+    end = len(lines)
+    for i, line in enumerate(lines[1:], start=1):
+        if line.strip() and not line[0].isspace() and not line.startswith("#"):
+            end = i
+            break
+    return "".join(lines[:end]).rstrip() + "\n"
+
+
 def _new_id() -> str:
     import uuid
 
     return str(uuid.uuid4())
+
+
+def _time(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)
 
 
 def _heartbeat_seconds() -> float:
@@ -553,13 +525,14 @@ def _heartbeat_seconds() -> float:
     return HEARTBEAT_SECONDS
 
 
-def _parent_from_env() -> Run | None:
-    uid = os.environ.get("FLOWLINEAGE_PARENT_RUN")
+def _parent(uid: str | None) -> int | None:
+    """The id of the run with this uid (the run that started Snakemake), if recorded."""
     if not uid:
         return None
     from flowlineage.models import Run
 
-    return Run.filter(uid=uid).first()
+    run = Run.filter(uid=uid).first()
+    return None if run is None else run.id
 
 
 def _read_text(path: str) -> str | None:
@@ -583,7 +556,7 @@ def _size(path: str) -> int:
                for f in files)
 
 
-def _job_error_text(record: logging.LogRecord) -> str:
-    text = f"Error in rule {getattr(record, 'rule_name', '?')}"
-    cmd = getattr(record, "shellcmd", None)
+def _job_error_text(msg: dict[str, Any]) -> str:
+    text = f"Error in rule {msg.get('rule') or '?'}"
+    cmd = msg.get("cmd")
     return f"{text}: shell command failed: {cmd}" if cmd else text

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from logging import LogRecord
 from typing import Optional
 
-from flowlineage_snakemake.recorder import REGISTER_MODES, Options, Recorder
+from flowlineage_snakemake.collector import Collector, current_run_uid
+from flowlineage_snakemake.options import REGISTER_MODES, Options
 from snakemake_interface_logger_plugins.base import LogHandlerBase
 from snakemake_interface_logger_plugins.settings import LogHandlerSettingsBase
 
@@ -46,24 +47,22 @@ class LogHandler(LogHandlerBase):
     """Records lineage of the workflow from Snakemake's log events."""
 
     def __post_init__(self) -> None:
-        from flowlineage.tracking import get_current_run
-
         settings = self.settings if isinstance(self.settings, LogHandlerSettings) else (
             LogHandlerSettings())
-        self.recorder = Recorder(
+        self.collector = Collector(
             Options(db=settings.db, storage=settings.storage, register=settings.register,
                     hash_inputs=not settings.no_hash_inputs),
             dryrun=bool(self.common_settings.dryrun),
-            parent=get_current_run(),  # captured here: emit() runs on another thread
+            parent_uid=current_run_uid(),  # captured here: emit() runs on another thread
         )
 
     def emit(self, record: LogRecord) -> None:
-        """Hand one record to the recorder."""
-        self.recorder.handle(record)
+        """Hand one record to the collector."""
+        self.collector.handle(record)
 
     def close(self) -> None:
-        """Snakemake is done: end the invocation and write what is left."""
-        self.recorder.close()
+        """Snakemake is done: let the writer end the run and wait for it."""
+        self.collector.close()
         super().close()
 
     @property

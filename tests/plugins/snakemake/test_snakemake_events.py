@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from flowlineage.errors import ValidationError
 from flowlineage_snakemake import events
-from flowlineage_snakemake.recorder import Options
+from flowlineage_snakemake.options import Options
 
 
 def test_snakemake_finds_the_logger_plugin() -> None:

@@ -220,6 +220,19 @@ def test_dry_run_records_nothing(fl_home: Path, workflow: Path, run_snakemake: R
     assert not (fl_home / "lineage.db").exists()
 
 
+def test_unreachable_database_does_not_break_the_workflow(fl_home: Path,
+                                                          workflow: Path) -> None:
+    proc = subprocess.run(
+        [str(SNAKEMAKE), "--logger=flowlineage", "--cores", "1",
+         "--logger-flowlineage-db=postgresql+psycopg://127.0.0.1:1/nowhere"],
+        cwd=workflow, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert (workflow / "results" / "report.txt").exists()
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("flowlineage:")]
+    assert warnings and len(warnings) == len(set(warnings)), proc.stderr  # each said once
+    assert "Connection refused" in warnings[-1]
+
+
 def test_python_api_inside_tracked_run(instance: Instance, workflow: Path) -> None:
     from snakemake.api import SnakemakeApi
     from snakemake.scheduling.greedy import SchedulerSettings
@@ -298,6 +311,7 @@ rule after:
 @pytest.mark.parametrize(("how", "sleep", "slow_status"), [
     ("ctrl-c", 60, "aborted"),  # SIGINT to the process group, as a terminal sends it
     ("sigterm", 3, "completed"),  # Snakemake lets running jobs finish, then stops
+    ("sigkill", 60, "aborted"),  # Snakemake dies: the writer sees its input end early
 ])
 def test_interrupted_run_is_aborted(instance: Instance, tmp_path: Path, how: str, sleep: int,
                                     slow_status: str) -> None:
@@ -312,14 +326,17 @@ def test_interrupted_run_is_aborted(instance: Instance, tmp_path: Path, how: str
         while not fl.Run.filter(reference_type="snakemake_job", name="slow").exists():
             assert time.monotonic() < deadline and proc.poll() is None, "slow job never seen"
             time.sleep(0.2)
-        if how == "ctrl-c":
-            os.killpg(proc.pid, signal.SIGINT)
-        else:
+        if how == "sigterm":
             proc.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(proc.pid, signal.SIGINT if how == "ctrl-c" else signal.SIGKILL)
         assert proc.wait(timeout=120) != 0
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+    while invocations()[0].status == "started":  # a killed Snakemake did not wait for it
+        assert time.monotonic() < deadline, "the writer never ended the run"
+        time.sleep(0.2)
 
     (inv,) = invocations()
     jobs = jobs_of(inv)
