@@ -88,6 +88,9 @@ class Instance:
                 session.commit()
             except BaseException:
                 session.rollback()
+                from .artifact_save import forget_storage_roots
+
+                forget_storage_roots()  # a root registered in this transaction is gone
                 raise
             finally:
                 self._local.session = None

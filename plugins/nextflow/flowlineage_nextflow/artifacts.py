@@ -10,13 +10,6 @@ if TYPE_CHECKING:
     from flowlineage.models import Artifact, Run
 
 
-def clear_storage_cache() -> None:
-    """Forget the core's cached list of storage roots after registering one."""
-    from flowlineage import artifact_save
-
-    artifact_save._storage_roots.cache_clear()
-
-
 def register_roots(roots: set[str], description: str) -> None:
     """Register storage roots (files under them are then saved in place)."""
     from flowlineage.instance import get_instance
@@ -24,7 +17,6 @@ def register_roots(roots: set[str], description: str) -> None:
     inst = get_instance()
     for root in sorted(roots):
         inst.register_storage(root, description=description)
-    clear_storage_cache()
 
 
 def runs_by_id(ids: list[int]) -> dict[int, Run]:

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from .artifacts import (
     artifact,
-    clear_storage_cache,
     local_path,
     location,
     register_roots,
@@ -95,11 +94,8 @@ def ingest_lineage(
 
     store = read_lineage_store(path)
     inst = ensure_connected()
-    try:
-        with inst.write():
-            return _write(store, pipeline, initiated_by)
-    finally:
-        clear_storage_cache()
+    with inst.write():
+        return _write(store, pipeline, initiated_by)
 
 
 def _write(store: LineageStore, pipeline: str | None, initiated_by: Run | None

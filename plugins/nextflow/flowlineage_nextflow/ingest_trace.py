@@ -14,7 +14,7 @@ from pathlib import Path
 
 from flowlineage.errors import IngestionError
 
-from .artifacts import artifact, clear_storage_cache, register_roots, runs_by_id, saved_id
+from .artifacts import artifact, register_roots, runs_by_id, saved_id
 from .mapping import (
     RUN_STATUS,
     TASK_REFERENCE,
@@ -65,12 +65,8 @@ def ingest_trace(
     pipeline = pipeline or default_pipeline(path)
     tree = WorkTree(workdir) if workdir is not None else None
     inst = ensure_connected()
-    try:
-        with inst.write():
-            return _write(trace, run_ref, run_name, pipeline, tree)
-    finally:
-        if tree is not None:
-            clear_storage_cache()
+    with inst.write():
+        return _write(trace, run_ref, run_name, pipeline, tree)
 
 
 def _write(trace: TraceFile, run_ref: str, run_name: str | None, pipeline: str,

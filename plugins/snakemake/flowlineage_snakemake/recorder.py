@@ -349,10 +349,7 @@ class Recorder:
 
         inst = self._inst = self._inst or ensure_connected()
         if self.options.register == "in-place":
-            from flowlineage import artifact_save
-
             inst.register_storage(inv.workdir, description="Snakemake working directory")
-            artifact_save._storage_roots.cache_clear()  # core caches roots; see docs
         return inst
 
     def _write_invocation(self, inv: Invocation, status: str,
