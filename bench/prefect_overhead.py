@@ -1,11 +1,17 @@
 """Overhead of tracking Prefect runs: a flow of N trivial tasks, with and without tracking.
 
 Both flows run against the same ephemeral Prefect API (``prefect_test_harness``) and a
-fresh SQLite flowlineage instance, alternating, after one warm-up run each; the figures
-are medians. Targets: tracked/untracked wall-clock ratio < 1.15 and < 3 ms of tracking
-per task run (wall-clock difference divided by the number of task runs). The time spent
-inside the adapter's own code per task run is shown too (measured by timing its entry
-points), as is the same for a 20-way ``.submit()`` fan-out.
+fresh SQLite flowlineage instance, in alternating order, after one warm-up run each.
+Before each timed run Prefect's log and event workers are drained and the server gets a
+moment to store them, so one run's backlog does not slow the next; a run during which the
+Prefect client had to retry a request (the test server's SQLite was busy) is run again
+(up to 3 times). The figures are medians.
+
+Targets: tracked/untracked wall-clock ratio < 1.15, and < 3 ms of tracking per task run
+(the wall-clock difference divided by the number of task runs). Also shown: the time
+the adapter's own code takes per run (CPU time of its entry points: the wall-clock time
+inside them also counts Prefect's background threads holding the GIL), and the same
+figures for a 20-way ``.submit()`` fan-out on the thread-pool task runner.
 
     python bench/prefect_overhead.py [--tasks 200] [--repeats 5] [--json]
 """
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import statistics
@@ -26,6 +33,8 @@ from typing import Any
 
 TARGET_RATIO = 1.15
 TARGET_MS_PER_TASK = 3.0
+SETTLE_SECONDS = 2.0
+MAX_ATTEMPTS = 4
 
 
 def _prepare_environment(home: str) -> None:
@@ -40,8 +49,8 @@ def _prepare_environment(home: str) -> None:
 
 
 @contextmanager
-def _timed_adapter(totals: dict[str, float]) -> Iterator[None]:
-    """Accumulate the time spent in the adapter's entry points into ``totals``."""
+def _timed_adapter(spent: list[float]) -> Iterator[None]:
+    """Append the CPU time of each call of the adapter's entry points to ``spent``."""
     from flowlineage_prefect import _adapter
 
     originals: dict[tuple[Any, str], Callable[..., Any]] = {}
@@ -51,11 +60,11 @@ def _timed_adapter(totals: dict[str, float]) -> Iterator[None]:
         originals[(owner, name)] = original
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
+            start = time.thread_time()
             try:
                 return original(*args, **kwargs)
             finally:
-                totals["adapter"] = totals.get("adapter", 0.0) + time.perf_counter() - start
+                spent.append(time.thread_time() - start)
 
         setattr(owner, name, wrapper)
 
@@ -96,37 +105,40 @@ def run_bench(n_tasks: int, repeats: int) -> dict[str, Any]:
 
         return body
 
+    runner: Any = ThreadPoolTaskRunner(max_workers=20)  # prefect types it too narrowly
     flows = {
-        ("sequential", False): prefect.flow(sequential(plain_task), name="bench-plain"),
-        ("sequential", True): tracked(prefect.flow(sequential(tracked_task),
-                                                   name="bench-tracked")),
-        ("fan-out", False): prefect.flow(fan_out(plain_task), name="fan-plain",
-                                         task_runner=ThreadPoolTaskRunner(max_workers=20)),
-        ("fan-out", True): tracked(prefect.flow(fan_out(tracked_task), name="fan-tracked",
-                                                task_runner=ThreadPoolTaskRunner(max_workers=20))),
+        ("sequential", False): prefect.flow(name="bench-plain")(sequential(plain_task)),
+        ("sequential", True): tracked(prefect.flow(name="bench-tracked")(
+            sequential(tracked_task))),
+        ("fan-out", False): prefect.flow(name="fan-plain", task_runner=runner)(
+            fan_out(plain_task)),
+        ("fan-out", True): tracked(prefect.flow(name="fan-tracked", task_runner=runner)(
+            fan_out(tracked_task))),
     }
     sizes = {"sequential": n_tasks, "fan-out": 20}
     times: dict[tuple[str, bool], list[float]] = {key: [] for key in flows}
     adapter: dict[str, list[float]] = {"sequential": [], "fan-out": []}
+    retries = _RetryCounter()
     fl.connect()
     try:
-        with prefect_test_harness(server_startup_timeout=120):
+        with prefect_test_harness(server_startup_timeout=120), retries:
             for key, flow in flows.items():  # warm-up: first runs create flows, transforms
                 flow(sizes[key[0]])
-            for _ in range(repeats):
-                for (shape, is_tracked), flow in flows.items():
-                    totals: dict[str, float] = {}
-                    with _timed_adapter(totals) if is_tracked else _nothing():
-                        start = time.perf_counter()
-                        flow(sizes[shape])
-                        times[(shape, is_tracked)].append(time.perf_counter() - start)
-                    if is_tracked:
-                        adapter[shape].append(totals.get("adapter", 0.0) / (sizes[shape] + 1))
+            for i in range(repeats):
+                order = list(flows.items()) if i % 2 == 0 else list(reversed(flows.items()))
+                for (shape, is_tracked), flow in order:
+                    spent: list[float] = []
+                    with _timed_adapter(spent) if is_tracked else _nothing():
+                        elapsed = _timed_run(flow, sizes[shape], retries)
+                    times[(shape, is_tracked)].append(elapsed)
+                    if is_tracked:  # adapter time per run: the task runs and the flow run
+                        adapter[shape].append(sum(spent) / (sizes[shape] + 1))
         task_runs = fl.Run.filter(reference_type="prefect_task_run").count()
     finally:
         fl.disconnect()
 
-    result: dict[str, Any] = {"tasks": n_tasks, "repeats": repeats, "task_runs": task_runs}
+    result: dict[str, Any] = {"tasks": n_tasks, "repeats": repeats, "task_runs": task_runs,
+                              "retried_runs": retries.retried_runs}
     for shape in sizes:
         plain = statistics.median(times[(shape, False)])
         with_tracking = statistics.median(times[(shape, True)])
@@ -135,7 +147,7 @@ def run_bench(n_tasks: int, repeats: int) -> dict[str, Any]:
             "tracked_s": with_tracking,
             "ratio": with_tracking / plain,
             "ms_per_task": (with_tracking - plain) / sizes[shape] * 1000,
-            "adapter_ms_per_run": statistics.median(adapter[shape]) * 1000,
+            "adapter_cpu_ms_per_run": statistics.median(adapter[shape]) * 1000,
         }
     seq = result["sequential"]
     result["checks"] = [
@@ -144,9 +156,9 @@ def run_bench(n_tasks: int, repeats: int) -> dict[str, Any]:
         {"figure": "tracking cost per task run (wall-clock difference)",
          "target": f"< {TARGET_MS_PER_TASK} ms", "measured": round(seq["ms_per_task"], 2),
          "pass": seq["ms_per_task"] < TARGET_MS_PER_TASK},
-        {"figure": "time in adapter code per run", "target": f"< {TARGET_MS_PER_TASK} ms",
-         "measured": round(seq["adapter_ms_per_run"], 2),
-         "pass": seq["adapter_ms_per_run"] < TARGET_MS_PER_TASK},
+        {"figure": "CPU time in adapter code per run", "target": f"< {TARGET_MS_PER_TASK} ms",
+         "measured": round(seq["adapter_cpu_ms_per_run"], 2),
+         "pass": seq["adapter_cpu_ms_per_run"] < TARGET_MS_PER_TASK},
     ]
     return result
 
@@ -154,6 +166,52 @@ def run_bench(n_tasks: int, repeats: int) -> dict[str, Any]:
 @contextmanager
 def _nothing() -> Iterator[None]:
     yield
+
+
+class _RetryCounter(logging.Handler):
+    """Counts the Prefect client's retries (the test server answers 503 when its SQLite
+    database is busy, and the client then sleeps for seconds): timed runs with retries
+    measure the server's load, not tracking, and are run again (``retried_runs``)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.count = 0
+        self.retried_runs = 0
+        self._logger = logging.getLogger("prefect.client")
+        self._level = self._logger.level
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "retryable" in record.getMessage():
+            self.count += 1
+
+    def __enter__(self) -> _RetryCounter:
+        self._logger.addHandler(self)
+        self._logger.setLevel(logging.DEBUG)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._logger.removeHandler(self)
+        self._logger.setLevel(self._level)
+
+
+def _timed_run(flow: Any, n: int, retries: _RetryCounter) -> float:
+    """Seconds one run of ``flow`` takes on a settled server, without client retries."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    elapsed = 0.0
+    for _ in range(MAX_ATTEMPTS):
+        APILogWorker.drain_all()  # send the previous run's logs and events, then let the
+        EventsWorker.drain_all()  # server finish storing them
+        time.sleep(SETTLE_SECONDS)
+        retries.count = 0
+        start = time.perf_counter()
+        flow(n)
+        elapsed = time.perf_counter() - start
+        if retries.count == 0:
+            break
+        retries.retried_runs += 1
+    return elapsed
 
 
 def _print_table(result: dict[str, Any]) -> None:
@@ -170,7 +228,7 @@ def _print_table(result: dict[str, Any]) -> None:
         r = result[shape]
         print(f"{shape:>10}: untracked {r['untracked_s']:.3f} s, tracked {r['tracked_s']:.3f} s, "
               f"ratio {r['ratio']:.3f}, {r['ms_per_task']:.2f} ms/task wall, "
-              f"{r['adapter_ms_per_run']:.2f} ms/run in adapter")
+              f"{r['adapter_cpu_ms_per_run']:.2f} ms CPU/run in adapter code")
 
 
 def main(argv: list[str] | None = None) -> int:

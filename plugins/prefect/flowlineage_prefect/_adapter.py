@@ -15,10 +15,13 @@ and which carries one more state hook, named ``flowlineage``:
 
 from __future__ import annotations
 
+import atexit
 import functools
 import getpass
 import inspect
+import logging
 import os
+import threading
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,9 +31,9 @@ from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar, overload
 
 import prefect
-from flowlineage.errors import ValidationError
+from flowlineage.errors import NotConnected, ValidationError
 from flowlineage.ingest import get_or_create_transform, link_recreated, upsert_runs
-from flowlineage.instance import Instance, ensure_connected
+from flowlineage.instance import Instance, ensure_connected, get_instance
 from flowlineage.models import Run
 from flowlineage.plugins import notify
 from flowlineage.schema import utcnow
@@ -44,6 +47,7 @@ from prefect import Flow, Task
 from prefect._internal.result_records import ResultRecord
 from prefect.client.schemas.objects import FlowRun, State, TaskRun
 from prefect.context import FlowRunContext, TaskRunContext
+from sqlalchemy.exc import IntegrityError
 
 from ._values import existing_artifact, find_data, json_safe, link_input_data, save_output_data
 from .hooks import FLOW_RUN, TASK_RUN
@@ -91,6 +95,7 @@ def tracked(obj: FlowOrTask) -> FlowOrTask:
         return obj
     if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
         raise ValidationError(f"{obj.name}: generator flows and tasks cannot be tracked")
+    _quiet_hook_logs()
     tracker = _Tracker(fn, kind)
     hook = _StateHook(tracker)
     if isinstance(obj, Flow):
@@ -268,13 +273,12 @@ class _Tracker:
 
     def start_run(self, obj: Flow[Any, Any] | Task[Any, Any], prun: PrefectRun,
                   parameters: dict[str, Any] | None, status: str) -> Run:
-        """Insert (or, for a run seen before, update) the Run of a Prefect run."""
+        """Insert (or, for a Prefect run seen before, update) the Run of a Prefect run."""
         inst = ensure_connected()
         parent = _enclosing.get() or get_current_run() or _parent_from_env()
-        reference = str(prun.id)
-        row = {
+        fields: dict[str, Any] = {
             "reference_type": self.reference_type,
-            "reference": reference,
+            "reference": str(prun.id),
             "transform_id": self.transform_id(inst, obj),
             "name": prun.name,
             "params": None if parameters is None else json_safe(dict(parameters)),
@@ -283,9 +287,20 @@ class _Tracker:
             "created_by": _USER,
             "status": status,
         }
-        with inst.write():
-            ids = upsert_runs([row])
-            run = Run.get(ids[(self.reference_type, reference)])
+        ends = _pending_ends.take(inst)
+        run = None
+        if prun.run_count <= 1:  # a new Prefect run: a plain insert is the fast path
+            try:
+                with inst.write():  # one transaction: earlier runs' ends, then this start
+                    _write_ends(ends)
+                    run = Run(**fields).save()
+            except IntegrityError:  # recorded before, by another process: update it
+                run = None
+        if run is None:
+            with inst.write():
+                _write_ends(ends)
+                ids = upsert_runs([fields])
+                run = Run.get(ids[(self.reference_type, str(prun.id))])
         notify("flowlineage_run_started", run=run)
         return run
 
@@ -322,7 +337,10 @@ class _Tracker:
             run = self.start_run(obj, prun, self._parameters(prun), "started")
         if state.name == "Cached":
             _link_cached_outputs(run, state)
-        end_run(run, _status(state), finished_at=_utc(state.timestamp))
+        inst = ensure_connected()
+        _pending_ends.add(inst, run, _status(state), _utc(state.timestamp))
+        if self.kind == "flow" or _enclosing.get() is None:
+            _write_ends(_pending_ends.take(inst))  # the run's end, and its tasks' ends
 
     def _parameters(self, prun: PrefectRun) -> dict[str, Any] | None:
         if isinstance(prun, FlowRun):
@@ -342,6 +360,71 @@ class _StateHook:
     def __call__(self, flow: Any, flow_run: Any, state: State[Any]) -> None:
         """Called as ``(flow, flow_run, state)`` or ``(task, task_run, state)``."""
         self.tracker.finish(flow, flow_run, state)
+
+
+class _HookLogFilter(logging.Filter):
+    """Drop Prefect's two INFO lines per run about running the ``flowlineage`` hook.
+
+    They would double the log records a task run sends to the Prefect API; a failing
+    hook is still logged (at ERROR, by another message).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.msg
+        return not (isinstance(message, str) and record.levelno == logging.INFO and (
+            message.startswith("Running hook 'flowlineage' ")
+            or message == "Hook 'flowlineage' finished running successfully"))
+
+
+_HOOK_LOG_FILTER = _HookLogFilter()
+
+
+def _quiet_hook_logs() -> None:
+    for name in ("prefect.task_runs", "prefect.flow_runs", "prefect.engine"):
+        logging.getLogger(name).addFilter(_HOOK_LOG_FILTER)  # adding twice is a no-op
+
+
+class _PendingEnds:
+    """Final states of runs not written yet.
+
+    A task run's end is written in one transaction with the next run's start, or when its
+    flow ends (or right away for a task outside a tracked flow, and at interpreter exit):
+    a task run costs one write transaction instead of two.
+    """
+
+    def __init__(self) -> None:
+        self._items: list[tuple[Instance, Run, str, datetime | None]] = []
+        self._lock = threading.Lock()
+        atexit.register(self.write_all)
+
+    def add(self, inst: Instance, run: Run, status: str, finished_at: datetime | None) -> None:
+        with self._lock:
+            self._items.append((inst, run, status, finished_at))
+
+    def take(self, inst: Instance) -> list[tuple[Run, str, datetime | None]]:
+        """Remove and return the pending ends of ``inst`` (those of others are dropped)."""
+        with self._lock:
+            items, self._items = self._items, []
+        return [(run, status, at) for owner, run, status, at in items if owner is inst]
+
+    def write_all(self) -> None:
+        """Write the pending ends of the connected instance, if any."""
+        try:
+            inst = get_instance()
+        except NotConnected:
+            return
+        _write_ends(self.take(inst))
+
+
+_pending_ends = _PendingEnds()
+
+
+def _write_ends(ends: list[tuple[Run, str, datetime | None]]) -> None:
+    """Record run ends in one transaction (or in the caller's)."""
+    if ends:
+        with get_instance().write():
+            for run, status, finished_at in ends:
+                end_run(run, status, finished_at=finished_at)
 
 
 @contextmanager

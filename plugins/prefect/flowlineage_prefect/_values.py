@@ -82,7 +82,7 @@ def link_input_data(run: Run, paths: list[Path], artifacts: list[Artifact]) -> N
 def _save_without_run(path: Path) -> Artifact:
     """Register a file no run created (``Artifact(path).save()`` credits the current run)."""
     art = Artifact(path)
-    pending = art._pending  # no public way yet: see "core changes" in docs/prefect.md
+    pending = art._pending  # the core has no public "no run" option yet
     if pending is not None:
         pending.use_current_run = False
     return art.save()

@@ -18,11 +18,11 @@ from flowlineage.errors import ValidationError
 from flowlineage.hashing import hash_bytes, hash_file
 from flowlineage.instance import Instance
 from flowlineage_prefect import FLOW_RUN, TASK_RUN, flow, task, tracked
+from flowlineage_prefect._adapter import _MARK
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.objects import FlowRun, State
 from prefect.runtime import flow_run as runtime_flow_run
 from prefect.runtime import task_run as runtime_task_run
-from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.asyncutils import run_coro_as_sync
 
@@ -90,6 +90,16 @@ def test_flow_run_maps_to_run(any_instance: Instance, tmp_path: Path) -> None:
     second = _run_of(again)
     assert second.id != run.id and second.transform_id == tf.id and second.name == "map-4"
     assert [a.id for a in second.input_artifacts] == [inp.id]
+
+
+def test_recording_a_prefect_run_again_updates_its_run(instance: Instance) -> None:
+    state = simple_flow(1, return_state=True)
+    run = _run_of(state)
+    tracker = getattr(simple_flow.fn, _MARK)
+    again = tracker.start_run(simple_flow, _flow_run(state), {"x": 2}, "restarted")
+    assert (again.id, again.uid, again.status, again.params) == (run.id, run.uid, "restarted",
+                                                                 {"x": 2})
+    assert fl.Run.filter(reference_type=FLOW_RUN).count() == 1
 
 
 # ---------------------------------------------------------------- nesting
@@ -208,8 +218,8 @@ def test_crash_is_aborted(instance: Instance) -> None:
 
 
 def test_invalid_parameters_still_recorded(instance: Instance) -> None:
-    state = mapping_flow("not a number", Path("x"), {}, datetime(2024, 1, 1),  # type: ignore[arg-type]
-                         return_state=True)
+    bad: Any = "not a number"
+    state = mapping_flow(bad, Path("x"), {}, datetime(2024, 1, 1), return_state=True)
     assert state.is_failed()
     run = _run_of(state)
     assert run.status == "errored"
@@ -274,8 +284,10 @@ async def async_flow(n: int, out_dir: Path) -> list[str]:
     "ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning"
 )
 def test_async_flow(instance: Instance, tmp_path: Path) -> None:
-    state = run_coro_as_sync(async_flow(3, tmp_path, return_state=True))
-    assert state is not None
+    async def main() -> State[list[str]]:
+        return await async_flow(3, tmp_path, return_state=True)
+
+    state: State[list[str]] = run_coro_as_sync(main())
     task_ids = state.result()
     flow_run = _run_of(state)
     assert flow_run.status == "completed" and flow_run.transform.type == "flow"
@@ -334,7 +346,8 @@ def transform_file(source: Path, out_dir: Path) -> dict[str, Any]:
 
 @flow
 def paths_flow(source: Path, out_dir: Path) -> Path:
-    return transform_file(source, out_dir)["files"][0]
+    files: list[Path] = transform_file(source, out_dir)["files"]
+    return files[0]
 
 
 def test_path_parameters_and_return_values(instance: Instance, tmp_path: Path) -> None:
@@ -400,14 +413,19 @@ def test_tracked_copies_a_prefect_object(instance: Instance) -> None:
     assert inspect.signature(wrapped.fn) == inspect.signature(plain.fn)
     assert wrapped.fn(2) == 6  # outside a Prefect run: no Run
     assert fl.Run.filter().count() == 0
+    renamed = wrapped.with_options(name="renamed")  # Prefect's copies stay tracked
+    assert tracked(renamed) is renamed
 
     @prefect.flow
     def uses_plain() -> int:
-        return wrapped(2) + plain(2)
+        return wrapped(2) + plain(2) + renamed(1)
 
-    assert uses_plain() == 12  # the untracked flow and original task stay untracked
-    (run,) = fl.Run.filter().all()
-    assert run.reference_type == TASK_RUN and run.initiated_by_run_id is None
+    assert uses_plain() == 15  # the untracked flow and original task stay untracked
+    runs = fl.Run.filter().order_by("id").all()
+    assert [r.name.rsplit("-", 1)[0] for r in runs if r.name] == ["plain-task", "renamed"]
+    assert {(r.reference_type, r.initiated_by_run_id, r.status) for r in runs} == {
+        (TASK_RUN, None, "completed")}
+    assert runs[0].transform_id == runs[1].transform_id
 
 
 def test_tracked_rejects_what_it_cannot_track() -> None:
