@@ -63,20 +63,21 @@ from flowlineage_prefect import flow, task
 
 
 @task
-def summarize(clean: Path, merged: Path, out: Path) -> Path:
+def summarize(clean: Path, merged: Path) -> Path:
     counts = clean.read_text().splitlines()[1:]
     tpm = merged.read_text().splitlines()[1:]
+    out = merged.parent / "report.json"
     out.write_text(json.dumps({"genes_counted": len(counts), "genes_expressed": len(tpm)}))
     return out
 
 
 @flow(name="demo-report")
-def report(clean: Path, merged: Path, out: Path) -> Path:
-    return summarize(clean, merged, out)
+def report(clean: Path, merged: Path) -> Path:
+    return summarize(clean, merged)
 
 
 if __name__ == "__main__":
-    report(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))
+    report(Path(sys.argv[1]), Path(sys.argv[2]))
 """
 
 
@@ -187,8 +188,8 @@ def run_demo(home: Path, echo: bool = True) -> DemoResult:
     say("4/4 Prefect: a flow reports on both (flowlineage_prefect)")
     (project / "report_flow.py").write_text(PREFECT_FLOW)
     report = project / "report.json"
-    _run([sys.executable, "report_flow.py", str(clean), str(merged), str(report)], project,
-         env, "prefect flow")
+    _run([sys.executable, "report_flow.py", str(clean), str(merged)], project, env,
+         "prefect flow")
 
     from .edges import orchestrator_of
     from .hashing import hash_file
