@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .describe import emit, usage_and_versions
 from .lineage import Direction, Lineage, walk
 
 if TYPE_CHECKING:
@@ -167,16 +168,5 @@ def describe_collection(coll: Collection, print_: bool = True) -> str:
         if run is not None:
             tf = run.transform
             lines.append(f"  run: {run.uid} of {tf.type} {tf.key} ({run.status})")
-        used = coll.input_of_runs.all()
-        if used:
-            lines.append(f"  input of {len(used)} run(s): " + ", ".join(r.uid for r in used[:10]))
-        versions = coll.versions.all()
-        if len(versions) > 1:
-            lines.append("  versions: " + ", ".join(
-                v.uid[16:] + ("*" if v.is_latest else "") for v in versions))
-    text = "\n".join(lines)
-    if print_:
-        from rich.console import Console
-
-        Console().print(text, markup=False, highlight=False)
-    return text
+        lines.extend(usage_and_versions(coll))
+    return emit(lines, print_)

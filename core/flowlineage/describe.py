@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .models import Artifact
@@ -30,13 +30,25 @@ def describe_artifact(art: Artifact, print_: bool = True) -> str:
             if inputs:
                 lines.append("  inputs of that run:")
                 lines.extend(f"    - {a.key or a.uid}" for a in inputs)
-        used = art.input_of_runs.all()
-        if used:
-            lines.append(f"  input of {len(used)} run(s): " + ", ".join(r.uid for r in used[:10]))
-        versions = art.versions.all()
-        if len(versions) > 1:
-            lines.append("  versions: " + ", ".join(
-                v.uid[16:] + ("*" if v.is_latest else "") for v in versions))
+        lines.extend(usage_and_versions(art))
+    return emit(lines, print_)
+
+
+def usage_and_versions(record: Any) -> list[str]:
+    """Lines naming the runs that read a saved artifact or collection, and its versions."""
+    lines = []
+    used = record.input_of_runs.all()
+    if used:
+        lines.append(f"  input of {len(used)} run(s): " + ", ".join(r.uid for r in used[:10]))
+    versions = record.versions.all()
+    if len(versions) > 1:
+        lines.append("  versions: " + ", ".join(
+            v.uid[16:] + ("*" if v.is_latest else "") for v in versions))
+    return lines
+
+
+def emit(lines: list[str], print_: bool) -> str:
+    """Join description lines; print them (plain, no markup) when ``print_``."""
     text = "\n".join(lines)
     if print_:
         from rich.console import Console

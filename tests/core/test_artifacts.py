@@ -202,3 +202,16 @@ def test_failed_upload_leaves_no_row(fl_home: Path, s3_server: object, tmp_path:
     finally:
         fl.disconnect()
         backend_for.cache_clear()
+
+
+def test_describe(instance: Instance, tmp_path: Path) -> None:
+    src = _file(tmp_path, "d.txt", "one")
+    v1 = fl.Artifact(src, key="d.txt", description="described").save()
+    src.write_text("two")
+    v2 = fl.Artifact(src, key="d.txt").save()
+    with fl.track(transform="reader"):
+        v2.cache()
+    text = v2.describe(print_=False)
+    assert "Artifact d.txt" in text and f"hash: {v2.hash}" in text
+    assert "input of 1 run(s)" in text
+    assert "versions: 0000, 0001*" in text and v1.uid[:16] == v2.uid[:16]
