@@ -37,6 +37,7 @@ _current: contextvars.ContextVar[Run | None] = contextvars.ContextVar(
 )
 _process_run: Run | None = None
 _open_runs: dict[int, Run] = {}  # runs started by track() in this process, not yet finished
+_previous: dict[int, Run | None] = {}  # run id -> the run that was current before track()
 _exit_code: list[int] = [0]
 _installed = False
 _lock = threading.Lock()
@@ -110,6 +111,7 @@ def track(
     if project is not None:
         link_projects(run, [project])
     _attach_environment(inst, run)
+    _previous[run.id] = _current.get()
     _current.set(run)
     with _lock:
         _open_runs[run.id] = run
@@ -141,8 +143,11 @@ def end_run(run: Run, status: str, finished_at: Any = None) -> None:
         _open_runs.pop(run.id, None)
         if _process_run is not None and _process_run.id == run.id:
             _process_run = None
-    if _current.get() is not None and _current.get().id == run.id:  # type: ignore[union-attr]
-        _current.set(None)
+    current = _current.get()
+    if current is not None and current.id == run.id:  # back to the run current before track()
+        _current.set(_previous.pop(run.id, None))
+    else:
+        _previous.pop(run.id, None)
     when = finished_at or utcnow()
     with get_instance().write() as s:
         s.execute(

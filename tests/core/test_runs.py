@@ -178,3 +178,12 @@ def test_register_artifacts_with_known_hashes(any_instance: Instance) -> None:
     assert register_artifacts(rows) == ids  # idempotent
     assert run.output_artifacts.count() == 20
     assert fl.Artifact.get(key="7.txt").size == 7
+
+
+def test_finishing_a_nested_run_restores_the_outer_one(instance: Instance) -> None:
+    outer = fl.track(transform="outer-current")
+    with fl.track(transform="inner-current") as inner:
+        assert get_current() == inner.id
+    assert get_current() == outer.id  # outputs saved after the block still belong to outer
+    fl.finish()
+    assert get_current() is None
