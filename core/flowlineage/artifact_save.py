@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, bindparam, exc, insert, select, update
+from sqlalchemy import Table, bindparam, exc, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -457,20 +457,11 @@ def _load(artifact_id: int) -> Artifact:
 
 def _adopt_existing(inst: Instance, art: Artifact, existing: Artifact, run: Run | None) -> Artifact:
     """Make ``art`` stand for the already-saved ``existing`` and link ``run`` as recreating."""
-    from .instance import insert_ignore
-    from .models import Artifact, artifact_recreating_run
+    from .models import artifact_recreating_run
+    from .versioning import adopt_saved
 
     with inst.write() as s:
-        if existing._branch_code != MAIN:  # saved again: bring it back from the trash
-            s.execute(update(Artifact).where(Artifact.id == existing.id).values(
-                _branch_code=MAIN))
-            existing._branch_code = MAIN
-        if run is not None and run.id != existing.run_id:
-            s.execute(insert_ignore(inst.dialect, artifact_recreating_run).values(
-                artifact_id=existing.id, run_id=run.id))
-    for attr in Artifact.__mapper__.column_attrs:
-        setattr(art, attr.key, getattr(existing, attr.key))
-    make_transient_to_detached(art)
+        adopt_saved(s, inst.dialect, art, existing, run, artifact_recreating_run, "artifact_id")
     _finish(art)
     notify("flowlineage_artifact_saved", artifact=art, run=run)
     return art

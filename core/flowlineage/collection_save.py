@@ -241,19 +241,10 @@ def _assign_version(conn: Connection, coll: Collection,
 def _adopt_existing(inst: Instance, s: Session, coll: Collection, existing: Collection,
                     run: Run | None) -> None:
     """Make ``coll`` stand for the saved ``existing`` and link ``run`` as recreating."""
-    from .instance import insert_ignore
-    from .models import Collection, collection_recreating_run
+    from .models import collection_recreating_run
+    from .versioning import adopt_saved
 
-    if existing._branch_code != MAIN:  # saved again: bring it back from the trash
-        s.execute(update(Collection).where(Collection.id == existing.id)
-                  .values(_branch_code=MAIN))
-        existing._branch_code = MAIN
-    if run is not None and run.id != existing.run_id:
-        s.execute(insert_ignore(inst.dialect, collection_recreating_run).values(
-            collection_id=existing.id, run_id=run.id))
-    for attr in Collection.__mapper__.column_attrs:
-        setattr(coll, attr.key, getattr(existing, attr.key))
-    make_transient_to_detached(coll)
+    adopt_saved(s, inst.dialect, coll, existing, run, collection_recreating_run, "collection_id")
 
 
 # ---------------------------------------------------------------- run inputs

@@ -37,3 +37,24 @@ def next_version(conn: Connection, table: Table, previous_uid: str, stem_len: in
     last = conn.execute(newest, family).scalar_one()
     conn.execute(demote, family)
     return stem + ids.next_version_suffix(last[stem_len:])
+
+
+def adopt_saved(s: Any, dialect: str, record: Any, existing: Any, run: Any,
+                recreating: Table, own_column: str) -> None:
+    """Make unsaved ``record`` stand for the saved ``existing`` (same content): bring
+    ``existing`` back from the trash, link ``run`` in ``recreating`` unless it created it,
+    and copy its columns into ``record``, which becomes a detached persistent record."""
+    from sqlalchemy.orm import make_transient_to_detached
+
+    from .instance import insert_ignore
+
+    model = type(existing)
+    if existing._branch_code != 1:  # saved again: bring it back from the trash
+        s.execute(update(model).where(model.id == existing.id).values(_branch_code=1))
+        existing._branch_code = 1
+    if run is not None and run.id != existing.run_id:
+        s.execute(insert_ignore(dialect, recreating).values(
+            {own_column: existing.id, "run_id": run.id}))
+    for attr in model.__mapper__.column_attrs:
+        setattr(record, attr.key, getattr(existing, attr.key))
+    make_transient_to_detached(record)
