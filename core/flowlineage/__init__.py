@@ -1,7 +1,8 @@
 """flowlineage: data lineage for every workflow run, whatever orchestrator ran it.
 
 ``import flowlineage`` is cheap: the database layer, pandas, s3fs and orchestrators load on
-first use of the names below.
+first use of the names below. Using any entity (``fl.Run``, ``fl.Artifact``, ...) maps them
+all, so each can navigate to the others.
 """
 
 from __future__ import annotations
@@ -11,24 +12,25 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-_EXPORTS = {
-    "connect": "instance",
-    "disconnect": "instance",
-    "get_instance": "instance",
-    "track": "tracking",
-    "finish": "tracking",
-    "get_current_run": "tracking",
-    "use_run": "tracking",
-    "Run": "models",
-    "Transform": "models",
-    "Artifact": "models",
-    "Collection": "models",
-    "Storage": "models",
-    "Project": "models",
-    "ULabel": "models",
-    "save": "api",
-    "errors": "errors",
+_EXPORTS = {  # public name -> (module, attribute)
+    "connect": ("db.engine", "connect"),
+    "disconnect": ("context", "disconnect"),
+    "get_instance": ("db.engine", "get_instance"),
+    "track": ("context", "track"),
+    "finish": ("context", "finish"),
+    "get_current_run": ("run.run", "get_current_run"),
+    "use_run": ("run.run", "use_run"),
+    "Run": ("run.run", "Run"),
+    "Transform": ("run.transform", "Transform"),
+    "Project": ("run.labels", "Project"),
+    "ULabel": ("run.labels", "ULabel"),
+    "Artifact": ("artifact.artifact", "Artifact"),
+    "Collection": ("collection.collection", "Collection"),
+    "Storage": ("storage.roots", "Storage"),
+    "save": ("artifact.save", "save_many"),
+    "errors": ("errors", None),
 }
+_ENTITIES = "collection.collection"  # imports every entity module below it
 
 __all__ = [
     "Artifact", "Collection", "Project", "Run", "Storage", "Transform", "ULabel", "connect",
@@ -38,18 +40,26 @@ __all__ = [
 
 if TYPE_CHECKING:
     from . import errors
-    from .api import save
-    from .instance import connect, disconnect, get_instance
-    from .models import Artifact, Collection, Project, Run, Storage, Transform, ULabel
-    from .tracking import finish, get_current_run, track, use_run
+    from .artifact.artifact import Artifact
+    from .artifact.save import save_many as save
+    from .collection.collection import Collection
+    from .context import disconnect, finish, track
+    from .db.engine import connect, get_instance
+    from .run.labels import Project, ULabel
+    from .run.run import Run, get_current_run, use_run
+    from .run.transform import Transform
+    from .storage.roots import Storage
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
+    target = _EXPORTS.get(name)
+    if target is None:
         raise AttributeError(f"module 'flowlineage' has no attribute {name!r}")
+    module, attr = target
+    if module != "errors":
+        import_module(f".{_ENTITIES}", __name__)
     mod = import_module(f".{module}", __name__)
-    value = mod if name == module else getattr(mod, name)
+    value = mod if attr is None else getattr(mod, attr)
     globals()[name] = value
     return value
 

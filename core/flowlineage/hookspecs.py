@@ -16,15 +16,14 @@ if TYPE_CHECKING:
 
     import typer
 
-    from .models import Artifact, Run
-
 hookspec = pluggy.HookspecMarker("flowlineage")
 hookimpl = pluggy.HookimplMarker("flowlineage")
 
 
 @hookspec
 def flowlineage_adapters() -> dict[str, Any]:
-    """Describe an adapter: ``{"name": ..., "reference_types": [...], "orchestrator": ...}``."""
+    """Describe an adapter: ``{"name": ..., "orchestrator": ..., "reference_types": [...],
+    "color": (fill, stroke), "commands": [...]}``; the core learns orchestrators only here."""
 
 
 @hookspec
@@ -33,22 +32,22 @@ def flowlineage_register_commands(cli: typer.Typer) -> None:
 
 
 @hookspec
-def flowlineage_run_started(run: Run) -> None:
+def flowlineage_run_started(run: Any) -> None:
     """Called after a run was recorded as started."""
 
 
 @hookspec
-def flowlineage_run_finished(run: Run) -> None:
+def flowlineage_run_finished(run: Any) -> None:
     """Called after a run was recorded as finished (completed, errored or aborted)."""
 
 
 @hookspec
-def flowlineage_artifact_saved(artifact: Artifact, run: Run | None) -> None:
+def flowlineage_artifact_saved(artifact: Any, run: Any) -> None:
     """Called after an artifact was saved (or recreated) by ``run``."""
 
 
 @hookspec
-def flowlineage_artifact_used(artifact: Artifact, run: Run) -> None:
+def flowlineage_artifact_used(artifact: Any, run: Any) -> None:
     """Called after an artifact was linked as an input of ``run``."""
 
 

@@ -1,7 +1,9 @@
 """The plugin manager: loads entry points of group ``flowlineage`` once, on first use.
 
 A plugin that fails to import logs one warning naming it; the others still load.
-``FLOWLINEAGE_PLUGINS=name,name`` limits which entry points load (empty: none).
+``FLOWLINEAGE_PLUGINS=name,name`` limits which entry points load (empty: none). The core
+learns which orchestrators exist (names, reference types, colours) from the
+``flowlineage_adapters`` hook; it names none itself.
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
 import pluggy
 
 from . import hookspecs
+from .errors import PluginError
 
 ENTRY_POINT_GROUP = "flowlineage"
 logger = logging.getLogger("flowlineage.plugins")
@@ -32,6 +36,7 @@ def get_plugin_manager() -> pluggy.PluginManager:
                 pm = pluggy.PluginManager("flowlineage")
                 pm.add_hookspecs(hookspecs)
                 load_entry_points(pm)
+                _check(pm)
                 _pm = pm
     return _pm
 
@@ -59,12 +64,80 @@ def load_entry_points(pm: pluggy.PluginManager) -> None:
         pm.register(plugin, name=ep.name)
 
 
-def notify(hook_name: str, **kwargs: Any) -> None:
-    """Call an observer hook; a failing observer logs a warning and never breaks tracking."""
+def _check(pm: pluggy.PluginManager) -> None:
+    """Unregister plugins whose hooks break the contract (unknown hook names, wrong
+    arguments), with one warning each, so the rest of the tool still works."""
     try:
-        getattr(hook(), hook_name)(**kwargs)
+        pm.check_pending()
+    except pluggy.PluginValidationError as e:
+        bad = e.plugin
+        name = pm.get_name(bad) if bad is not None else "?"
+        logger.warning("flowlineage plugin %r breaks the hook contract: %s", name, e)
+        if bad is not None:
+            pm.unregister(bad)
+        _check(pm)
+
+
+def notify(caller: Any, **kwargs: Any) -> None:
+    """Call an observer hook (``notify(hook().flowlineage_run_started, run=run)``); a failing
+    observer logs a warning and never breaks tracking."""
+    try:
+        caller(**kwargs)
     except Exception as e:
-        logger.warning("flowlineage hook %s failed: %s: %s", hook_name, type(e).__name__, e)
+        logger.warning("flowlineage hook %s failed: %s: %s", caller.name, type(e).__name__, e)
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """What an adapter plugin tells the core through ``flowlineage_adapters()``."""
+
+    name: str
+    orchestrator: str
+    reference_types: tuple[str, ...]
+    color: tuple[str, str] | None = None
+    """Fill and stroke colours of its runs in pictures."""
+    commands: tuple[str, ...] = ()
+
+
+PYTHON = Adapter("python", "python", (), ("#fef3c7", "#b45309"))
+"""Runs of plain scripts tracked with ``track()``: the core's own orchestrator."""
+
+
+def adapters() -> list[Adapter]:
+    """Every installed adapter's description; ``PluginError`` for a malformed one."""
+    found = []
+    for desc in hook().flowlineage_adapters():
+        try:
+            found.append(Adapter(
+                name=str(desc["name"]), orchestrator=str(desc["orchestrator"]),
+                reference_types=tuple(desc.get("reference_types", ())),
+                color=tuple(desc["color"]) if desc.get("color") else None,
+                commands=tuple(desc.get("commands", ())),
+            ))
+        except (KeyError, TypeError) as e:
+            raise PluginError(
+                f"an adapter's flowlineage_adapters() answer {desc!r} lacks {e}: it needs "
+                "'name', 'orchestrator' and 'reference_types'"
+            ) from e
+    return found
+
+
+def orchestrator_of(reference_type: str | None, transform_key: str) -> str:
+    """The orchestrator that ran a run: the adapter owning its reference type or the
+    ``<orchestrator>:`` prefix of its transform key; ``python`` for tracked scripts."""
+    for adapter in adapters():
+        if reference_type in adapter.reference_types or (
+            reference_type or "").startswith(adapter.orchestrator) or transform_key.startswith(
+                adapter.orchestrator + ":"):
+            return adapter.orchestrator
+    return PYTHON.orchestrator
+
+
+def orchestrator_colors() -> dict[str, tuple[str, str]]:
+    """Fill and stroke colours by orchestrator (adapters without colours get grey)."""
+    colors = {a.orchestrator: a.color or ("#f1f5f9", "#334155") for a in adapters()}
+    colors[PYTHON.orchestrator] = PYTHON.color or ("#fef3c7", "#b45309")
+    return colors
 
 
 def reset() -> None:

@@ -7,16 +7,15 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 if TYPE_CHECKING:
-    from flowlineage.models import Artifact, Run
+    from flowlineage import Artifact, Run
 
 
 def register_roots(roots: set[str], description: str) -> None:
     """Register storage roots (files under them are then saved in place)."""
-    from flowlineage.instance import get_instance
+    from flowlineage.adapters import register_storage
 
-    inst = get_instance()
     for root in sorted(roots):
-        inst.register_storage(root, description=description)
+        register_storage(root, description=description)
 
 
 def runs_by_id(ids: list[int]) -> dict[int, Run]:
@@ -34,11 +33,7 @@ def artifact(path: str, run: Run | None, description: str | None = None) -> Arti
     tracked run either (the creator of an input found on disk is unknown)."""
     import flowlineage as fl
 
-    found = fl.Artifact(path, run=run, description=description)
-    if run is None:
-        assert found._pending is not None
-        found._pending.use_current_run = False  # no public switch for "no run" yet
-    return found
+    return fl.Artifact(path, run=False if run is None else run, description=description)
 
 
 def saved_id(saved: Artifact) -> int:

@@ -14,14 +14,14 @@ app = typer.Typer(help="Record Nextflow runs: trace files, lineage stores, weblo
 
 
 def _connect() -> None:
-    from flowlineage.cli_common import connect
+    from flowlineage.adapters import cli_connect as connect
 
     connect()
 
 
 def _report(result: IngestResult, as_json: bool) -> None:
     if as_json:
-        from flowlineage.cli_common import print_json
+        from flowlineage.adapters import print_json
 
         print_json(result.as_dict())
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flowlineage.hookspecs import hookimpl
+from flowlineage.adapters import hookimpl
 
 if TYPE_CHECKING:
     import typer

@@ -48,7 +48,7 @@ from .mapping import (
 from .units import Json
 
 if TYPE_CHECKING:
-    from flowlineage.models import Run
+    from flowlineage import Run
 
 LID = "lid://"
 _OUTPUT = "#output"
@@ -90,7 +90,7 @@ def ingest_lineage(
     Files are registered in place: their directory (a task's work tree, a run's output
     directory) becomes a storage root. Ingesting the same store again adds nothing.
     """
-    from flowlineage.instance import ensure_connected
+    from flowlineage.adapters import ensure_connected
 
     store = read_lineage_store(path)
     inst = ensure_connected()
@@ -100,7 +100,7 @@ def ingest_lineage(
 
 def _write(store: LineageStore, pipeline: str | None, initiated_by: Run | None
            ) -> IngestResult:
-    from flowlineage.ingest import link_run_inputs, set_run_features, upsert_runs
+    from flowlineage.adapters import link_run_inputs, set_run_features, upsert_runs
 
     records = store.records
     workflows = {k: r for k, r in records.items() if isinstance(r, WorkflowRun)}
@@ -324,19 +324,18 @@ def _suffix(key: str) -> str:
 def _record(plan: _Files) -> dict[str, int]:
     """Save or register every planned file; return artifact ids by reference."""
     import flowlineage as fl
-    from flowlineage.ingest import register_artifacts
-    from flowlineage.instance import get_instance
+    from flowlineage.adapters import register_artifacts
 
     ids: dict[str, int] = {}
     register_roots({root for *_, root in plan.on_disk}, "Nextflow files")
     saved = fl.save([artifact(path, run, description)
                      for _, path, run, description, _ in plan.on_disk])
     ids.update((ref, saved_id(a)) for (ref, *_), a in zip(plan.on_disk, saved, strict=True))
-    inst = get_instance()
+    from flowlineage.adapters import register_storage
     rows = []
     for reference, row in plan.by_checksum:
         row = dict(row)
-        row["storage_id"] = inst.register_storage(row.pop("_root")).id
+        row["storage_id"] = register_storage(row.pop("_root")).id
         rows.append((reference, row))
     by_hash = register_artifacts([row for _, row in rows])
     ids.update((ref, by_hash[row["hash"]]) for ref, row in rows)

@@ -52,8 +52,7 @@ def ingest_trace(
     task's directory become its output artifacts (in place) and its staged input links
     become input links to the upstream artifacts.
     """
-    from flowlineage.hashing import hash_bytes
-    from flowlineage.instance import ensure_connected
+    from flowlineage.adapters import ensure_connected, hash_bytes
 
     source = str(path)
     try:
@@ -71,7 +70,7 @@ def ingest_trace(
 
 def _write(trace: TraceFile, run_ref: str, run_name: str | None, pipeline: str,
            tree: WorkTree | None) -> IngestResult:
-    from flowlineage.ingest import set_run_features, upsert_runs
+    from flowlineage.adapters import set_run_features, upsert_runs
 
     tasks = last_per_reference((task_reference(run_ref, r.hash, r.task_id), r)
                                for r in trace.rows)
@@ -118,7 +117,7 @@ def _record_files(tree: WorkTree, tasks: dict[str, TraceRow], run_ids: dict[str,
                   result: IngestResult) -> None:
     """Save task outputs (in place) and link staged inputs to their artifacts."""
     import flowlineage as fl
-    from flowlineage.ingest import link_run_inputs
+    from flowlineage.adapters import link_run_inputs
 
     register_roots({tree.root}, "Nextflow work directory")
     scanned: dict[int, TaskDir] = {}

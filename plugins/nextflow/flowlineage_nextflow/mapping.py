@@ -176,8 +176,7 @@ def workflow_status(rows: Iterable[TraceRow]) -> str:
 
 def transform_id(key: str, type: str, description: str | None = None) -> int:
     """The id of the transform with ``key``, created if needed, usable inside a transaction."""
-    from flowlineage.ingest import get_or_create_transform
-    from flowlineage.instance import get_instance
+    from flowlineage.adapters import get_instance, get_or_create_transform
 
     tf = get_or_create_transform(key, type=type, description=description)
     if tf.id is None:  # created inside the caller's open transaction: not flushed yet

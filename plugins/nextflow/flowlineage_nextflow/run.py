@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from flowlineage.models import Run
+    from flowlineage import Run
 
     from .mapping import IngestResult
 
@@ -128,8 +128,7 @@ class _Live:
     transforms: dict[str, int] = field(default_factory=dict)
 
     def record(self, execution: Any) -> None:
-        from flowlineage.ingest import upsert_runs
-        from flowlineage.instance import get_instance
+        from flowlineage.adapters import get_instance, upsert_runs
 
         from .mapping import (
             TASK_REFERENCE,
@@ -155,7 +154,7 @@ class _Live:
                     "params": self.params, "cli_args": execution.command,
                     "initiated_by_run_id": self.parent.id if self.parent is not None else None,
                 }])[(WORKFLOW_REFERENCE, execution.session_uuid)]
-                _notify("flowlineage_run_started", self.run_id)
+                _notify("started", self.run_id)
             rows = []
             for task in execution.process_executions:
                 row = {
@@ -199,16 +198,18 @@ def _task_status(task: Any) -> str:
         return "errored"
 
 
-def _notify(hook: str, run_id: int) -> None:
+def _notify(event: str, run_id: int) -> None:
     import flowlineage as fl
-    from flowlineage.plugins import notify
+    from flowlineage.adapters import hook, notify
 
-    notify(hook, run=fl.Run.get(run_id))
+    hooks = hook()
+    caller = hooks.flowlineage_run_started if event == "started" else hooks.flowlineage_run_finished
+    notify(caller, run=fl.Run.get(run_id))
 
 
 def _nextflowpy() -> Any:
+    from flowlineage.adapters import require
     from flowlineage.errors import ConfigurationError
-    from flowlineage.lazy import require
 
     try:
         return require("nextflow", "nextflow")
@@ -242,8 +243,7 @@ def run(
     ``configs`` and ``resume`` go to nextflowpy (its command line is run by a shell: do not
     pass untrusted values). The workflow Run is initiated by the caller's current run.
     """
-    from flowlineage.instance import ensure_connected
-    from flowlineage.tracking import get_current_run
+    from flowlineage.adapters import ensure_connected, get_current_run
 
     from .mapping import default_pipeline
 
@@ -309,7 +309,7 @@ def _finish(live: _Live, execution: Any, launcher: _Launcher, where: Path, trace
             lineage: bool, timed_out: bool, timeout: float) -> PipelineRun:
     """Ingest what the run left and record its end."""
     import flowlineage as fl
-    from flowlineage.ingest import upsert_runs
+    from flowlineage.adapters import upsert_runs
 
     from .ingest_lineage import ingest_lineage
     from .ingest_trace import ingest_trace
@@ -346,7 +346,7 @@ def _finish(live: _Live, execution: Any, launcher: _Launcher, where: Path, trace
     if lineage and live.session is not None and store.is_dir():
         result_lineage = ingest_lineage(store, pipeline=live.pipeline)
         _adopt_lineage_runs(result_lineage, live.session, workflow, status)
-    _notify("flowlineage_run_finished", run_id)
+    _notify("finished", run_id)
     return PipelineRun(workflow, status, timed_out, execution, result_trace, result_lineage,
                        return_code)
 
@@ -354,7 +354,7 @@ def _finish(live: _Live, execution: Any, launcher: _Launcher, where: Path, trace
 def _adopt_lineage_runs(result: IngestResult, session: str, workflow: Run, status: str) -> None:
     """Make this session's lineage workflow Runs initiated by ``workflow``, ended with it."""
     import flowlineage as fl
-    from flowlineage.tracking import end_run
+    from flowlineage.adapters import end_run
 
     for run_id in result.workflow_runs.values():
         found = fl.Run.get(run_id)

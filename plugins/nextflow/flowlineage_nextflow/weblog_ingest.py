@@ -35,7 +35,7 @@ from .units import Json
 from .weblog_events import WeblogEvent, WeblogEventType
 
 if TYPE_CHECKING:
-    from flowlineage.models import Run
+    from flowlineage import Run
 
 _WORKFLOW_EVENTS = frozenset({WeblogEventType.STARTED, WeblogEventType.COMPLETED,
                               WeblogEventType.ERROR})
@@ -100,7 +100,7 @@ def record_events(events: Sequence[WeblogEvent], known: Known,
 
     Call ``known.committed()`` after the transaction ended.
     """
-    from flowlineage.instance import get_instance
+    from flowlineage.adapters import get_instance
 
     with get_instance().write():
         _record_workflows(events, known, default_pipeline or DEFAULT_PIPELINE)
@@ -127,8 +127,7 @@ def _runs(reference_type: str, references: list[str]) -> list[Run]:
 def _record_workflows(events: Sequence[WeblogEvent], known: Known, default: str) -> None:
     """Create the workflow Runs not seen yet, and apply workflow events."""
     import flowlineage as fl
-    from flowlineage.ingest import upsert_runs
-    from flowlineage.models import STATUS_NAMES
+    from flowlineage.adapters import RunStatus, upsert_runs
 
     touched = sorted({e.run_id for e in events
                       if e.event in _WORKFLOW_EVENTS or known.workflow(e.run_id) is None})
@@ -153,7 +152,7 @@ def _record_workflows(events: Sequence[WeblogEvent], known: Known, default: str)
             row = rows[event.run_id] = {
                 "uid": run_uid(WORKFLOW_REFERENCE, event.run_id),
                 "reference_type": WORKFLOW_REFERENCE, "reference": event.run_id,
-                "status": STATUS_NAMES[run._status_code] if run is not None else "started",
+                "status": RunStatus.name_of(run._status_code) if run is not None else "started",
             }
             if run is None:
                 row.update(name=event.run_name, started_at=event.utc_time)
@@ -194,7 +193,7 @@ def _apply_workflow_event(row: dict[str, Any], event: WeblogEvent) -> None:
 def _record_tasks(events: Sequence[WeblogEvent], known: Known
                   ) -> set[tuple[str, str | None]]:
     """Upsert the batch's task Runs; return (run id, task name) of retried tasks."""
-    from flowlineage.ingest import set_run_features, upsert_runs
+    from flowlineage.adapters import set_run_features, upsert_runs
 
     latest: dict[str, tuple[str, TraceRow]] = {}
     for event in events:
@@ -227,8 +226,8 @@ def _record_tasks(events: Sequence[WeblogEvent], known: Known
 
 def _status_codes(references: list[str]) -> dict[str, int]:
     """The recorded status code of each existing task run (references without a run omitted)."""
-    from flowlineage.instance import get_instance
-    from flowlineage.models import Run
+    from flowlineage import Run
+    from flowlineage.adapters import get_instance
     from sqlalchemy import select
 
     found: dict[str, int] = {}
@@ -243,9 +242,9 @@ def _status_codes(references: list[str]) -> dict[str, int]:
 
 
 def _rank(code: int) -> int:
-    from flowlineage.models import STATUS_NAMES
+    from flowlineage.adapters import RunStatus
 
-    return RANK[STATUS_NAMES[code]]
+    return RANK[RunStatus.name_of(code)]
 
 
 def link_restarts(workflow_run_id: int, name: str | None = None) -> None:
@@ -257,15 +256,13 @@ def link_restarts(workflow_run_id: int, name: str | None = None) -> None:
     completes, for attempts whose events arrived out of order).
     """
     import flowlineage as fl
-    from flowlineage.ingest import set_run_features
-    from flowlineage.models import RunFeatureValue
-    from sqlalchemy import select
+    from flowlineage.adapters import run_ids_with_feature, set_run_features
 
     tasks = fl.Run.filter(initiated_by_run_id=workflow_run_id, reference_type=TASK_REFERENCE)
     if name is not None:
         names = {name}
     else:
-        retried = select(RunFeatureValue.run_id).where(RunFeatureValue.name == "attempt")
+        retried = run_ids_with_feature("attempt")
         names = {r.name for r in tasks.filter(fl.Run.id.in_(retried)).all() if r.name}
     updates: dict[int, dict[str, Any]] = {}
     for task_name in sorted(names):

@@ -132,7 +132,7 @@ def create_app(token: str | None = None, pipeline: str | None = None) -> Starlet
 
     ``pipeline`` names the transforms of runs whose ``started`` event names no pipeline.
     """
-    from flowlineage.lazy import require
+    from flowlineage.adapters import require
 
     require("starlette", "nextflow")
     from starlette.applications import Starlette
@@ -189,8 +189,7 @@ def create_app(token: str | None = None, pipeline: str | None = None) -> Starlet
 def serve(host: str = "127.0.0.1", port: int = 8585, token: str | None = None,
           pipeline: str | None = None) -> None:
     """Run the receiver until interrupted (connects to the instance first)."""
-    from flowlineage.instance import ensure_connected
-    from flowlineage.lazy import require
+    from flowlineage.adapters import ensure_connected, require
 
     uvicorn = require("uvicorn", "nextflow")
     ensure_connected()

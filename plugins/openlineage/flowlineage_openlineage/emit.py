@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from flowlineage.adapters import utcnow
 from flowlineage.errors import ConfigurationError
-from flowlineage.schema import utcnow
 from openlineage.client.client import OpenLineageClient
 from openlineage.client.event_v2 import RunState
 from openlineage.client.transport import Transport
@@ -18,7 +18,7 @@ from .config import ENV, namespace
 from .events import EventBuilder, terminal_state
 
 if TYPE_CHECKING:
-    from flowlineage.models import Artifact, Run
+    from flowlineage import Artifact, Run
 
 
 def make_transport(target: str) -> Transport | None:

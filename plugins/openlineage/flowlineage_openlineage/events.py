@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from flowlineage import __version__
-from flowlineage.edges import orchestrator_of
+from flowlineage.adapters import orchestrator_of
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, RunEvent, RunState
 from openlineage.client.event_v2 import Run as OLRun
 from openlineage.client.facet_v2 import (
@@ -27,7 +27,7 @@ from openlineage.client.facet_v2 import (
 )
 
 if TYPE_CHECKING:
-    from flowlineage.models import Artifact, Run, Storage, Transform
+    from flowlineage import Artifact, Run, Storage, Transform
 
 PRODUCER = f"https://pypi.org/project/flowlineage/{__version__}/"
 RUN_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://flowlineage/run")
@@ -66,7 +66,7 @@ class EventBuilder:
         self._storages: dict[int, Storage] = {}
 
     def _transform(self, transform_id: int) -> Transform:
-        from flowlineage.models import Transform
+        from flowlineage import Transform
 
         found = self._transforms.get(transform_id)
         if found is None:
@@ -74,7 +74,7 @@ class EventBuilder:
         return found
 
     def _run(self, run_id: int) -> Run:
-        from flowlineage.models import Run
+        from flowlineage import Run
 
         found = self._runs.get(run_id)
         if found is None:
@@ -119,12 +119,9 @@ class EventBuilder:
         )
 
     def _address(self, artifact: Artifact) -> tuple[str, str, dict[str, DatasetFacet]]:
-        from flowlineage.instance import get_instance
-
         storage = self._storages.get(artifact.storage_id)
         if storage is None:
-            storage = self._storages[artifact.storage_id] = get_instance().storage_by_id(
-                artifact.storage_id)
+            storage = self._storages[artifact.storage_id] = artifact.storage
         namespace, name = dataset_address(storage.root, artifact)
         version = dataset_version_dataset.DatasetVersionDatasetFacet(
             datasetVersion=artifact.uid, producer=PRODUCER)

@@ -22,7 +22,7 @@ from .config import namespace
 from .events import EventBuilder, terminal_state
 
 if TYPE_CHECKING:
-    from flowlineage.models import Artifact, Run
+    from flowlineage import Artifact, Run
 
 CHUNK = 500
 
@@ -61,7 +61,7 @@ def _writer(out: str) -> Iterator[IO[str]]:
 def export_events(out: str, since: datetime | None = None,
                   progress: Callable[[int, int], None] | None = None) -> int:
     """Write the events of every run (active at or after ``since``) to ``out``; count them."""
-    from flowlineage.models import Artifact, Run, Transform
+    from flowlineage import Artifact, Run, Transform
 
     runs = Run.filter() if since is None else Run.filter(
         or_(Run.started_at >= since, Run.finished_at >= since))

@@ -10,12 +10,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from flowlineage.hookspecs import hookimpl
+from flowlineage.adapters import hookimpl
 
 from .config import emitter
 
 if TYPE_CHECKING:
-    from flowlineage.models import Artifact, Run
+    from flowlineage import Artifact, Run
 
 FORMAT = "openlineage"
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def __getattr__(name: str) -> Any:
     if name not in ("tracked", "flow", "task"):
         raise AttributeError(f"module 'flowlineage_prefect' has no attribute {name!r}")
-    from flowlineage.lazy import require
+    from flowlineage.adapters import require
 
     require("prefect", "prefect")
     value = getattr(import_module("._adapter", __name__), name)

@@ -31,18 +31,23 @@ from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar, overload
 
 import prefect
-from flowlineage.errors import NotConnected, ValidationError
-from flowlineage.ingest import get_or_create_transform, link_recreated, upsert_runs
-from flowlineage.instance import Instance, ensure_connected, get_instance
-from flowlineage.models import Run
-from flowlineage.plugins import notify
-from flowlineage.schema import utcnow
-from flowlineage.tracking import (
+from flowlineage import Run
+from flowlineage.adapters import (
+    Instance,
     end_run,
+    ensure_connected,
     get_current_run,
+    get_instance,
+    get_or_create_transform,
+    hook,
+    link_recreated,
+    notify,
     reset_current_run,
     set_current_run,
+    upsert_runs,
+    utcnow,
 )
+from flowlineage.errors import NotConnected, ValidationError
 from prefect import Flow, Task
 from prefect._internal.result_records import ResultRecord
 from prefect.client.schemas.objects import FlowRun, State, TaskRun
@@ -301,7 +306,7 @@ class _Tracker:
                 _write_ends(ends)
                 ids = upsert_runs([fields])
                 run = Run.get(ids[(self.reference_type, str(prun.id))])
-        notify("flowlineage_run_started", run=run)
+        notify(hook().flowlineage_run_started, run=run)
         return run
 
     def transform_id(self, inst: Instance, obj: Flow[Any, Any] | Task[Any, Any]) -> int:

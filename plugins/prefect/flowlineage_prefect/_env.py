@@ -14,8 +14,7 @@ def child_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     a ``fl.track()`` in the child records into the same instance, initiated by this run.
     Pass it as ``subprocess.run(..., env=child_env())``.
     """
-    from flowlineage.instance import ensure_connected
-    from flowlineage.tracking import get_current_run
+    from flowlineage.adapters import ensure_connected, get_current_run
 
     out = dict(os.environ if env is None else env)
     settings = ensure_connected().settings

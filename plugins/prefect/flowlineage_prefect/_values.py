@@ -13,12 +13,11 @@ import math
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
-from flowlineage.hashing import hash_file, hash_folder
-from flowlineage.models import Artifact
-from flowlineage.tracking import link_inputs
+from flowlineage import Artifact
+from flowlineage.adapters import hash_file, hash_folder, link_inputs
 
 if TYPE_CHECKING:
-    from flowlineage.models import Run
+    from flowlineage import Run
 
 MAX_DEPTH = 20
 MAX_REPR = 2000
@@ -81,11 +80,7 @@ def link_input_data(run: Run, paths: list[Path], artifacts: list[Artifact]) -> N
 
 def _save_without_run(path: Path) -> Artifact:
     """Register a file no run created (``Artifact(path).save()`` credits the current run)."""
-    art = Artifact(path)
-    pending = art._pending  # the core has no public "no run" option yet
-    if pending is not None:
-        pending.use_current_run = False
-    return art.save()
+    return Artifact(path, run=False).save()
 
 
 def save_output_data(run: Run, paths: list[Path], artifacts: list[Artifact],
@@ -105,7 +100,7 @@ def save_output_data(run: Run, paths: list[Path], artifacts: list[Artifact],
     if len(todo) == 1:
         todo[0].save()
     elif todo:
-        from flowlineage.api import save
+        from flowlineage import save
 
         save(todo)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flowlineage.hookspecs import hookimpl
+from flowlineage.adapters import hookimpl
 
 FLOW_RUN = "prefect_flow_run"
 """``Run.reference_type`` of flow runs (``reference`` is the flow run id)."""

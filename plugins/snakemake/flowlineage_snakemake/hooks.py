@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flowlineage.hookspecs import hookimpl
+from flowlineage.adapters import hookimpl
 
 REFERENCE_TYPES = ["snakemake_workflow", "snakemake_job"]
 

@@ -24,8 +24,8 @@ from . import events
 from .options import Options
 
 if TYPE_CHECKING:
-    from flowlineage.instance import Instance
-    from flowlineage.models import Artifact, Run
+    from flowlineage import Artifact, Run
+    from flowlineage.adapters import Instance
 
 logger = logging.getLogger("flowlineage.snakemake")
 
@@ -291,8 +291,8 @@ class Recorder:
                     self._warn("could not record Snakemake jobs yet", e)
 
     def _end_invocation(self, inv: Invocation) -> None:
-        from flowlineage.models import Run
-        from flowlineage.plugins import notify
+        from flowlineage import Run
+        from flowlineage.adapters import hook, notify
 
         self._settle(inv)
         self._unclaimed_error(inv)
@@ -305,17 +305,16 @@ class Recorder:
         if status == "errored" and inv.error is None:
             inv.error = f"failed jobs: {', '.join(failed)}"
         run_id = self._write_invocation(inv, status, datetime.now(UTC))
-        notify("flowlineage_run_finished", run=Run.get(run_id))
+        notify(hook().flowlineage_run_finished, run=Run.get(run_id))
 
     def _flush(self, inv: Invocation) -> None:
         """Write what changed since the last flush (a few transactions)."""
-        from flowlineage.ingest import upsert_runs
-        from flowlineage.models import Run
-        from flowlineage.plugins import notify
+        from flowlineage import Run
+        from flowlineage.adapters import hook, notify, upsert_runs
 
         inv.urgent = False
         if inv.run_id is None:
-            notify("flowlineage_run_started",
+            notify(hook().flowlineage_run_started,
                    run=Run.get(self._write_invocation(inv, "started", None)))
         now = datetime.now(UTC)
         if time.monotonic() - inv.last_heartbeat > _heartbeat_seconds():
@@ -334,28 +333,28 @@ class Recorder:
         for j in dirty:
             if not j.announced and j.run_id in runs:
                 j.announced = True
-                notify("flowlineage_run_started", run=runs[j.run_id])
+                notify(hook().flowlineage_run_started, run=runs[j.run_id])
         self._save_outputs(inv, unsaved, runs)
         self._link_inputs(inv, [inv.jobs[i] for i in sorted(inv.unlinked)])
         for j in dirty:
             if j.status not in RUNNING and not j.ended and j.run_id in runs:
                 j.ended = True
-                notify("flowlineage_run_finished", run=runs[j.run_id])
+                notify(hook().flowlineage_run_finished, run=runs[j.run_id])
         inv.dirty.clear()
 
     def _connect(self, inv: Invocation) -> Instance:
         """Connect (FLOWLINEAGE_DB / _STORAGE / _HOME, set by the Snakemake side)."""
-        from flowlineage.instance import ensure_connected
+        from flowlineage.adapters import ensure_connected, register_storage
 
         inst = self._inst = self._inst or ensure_connected()
         if self.options.register == "in-place":
-            inst.register_storage(inv.workdir, description="Snakemake working directory")
+            register_storage(inv.workdir, description="Snakemake working directory")
         return inst
 
     def _write_invocation(self, inv: Invocation, status: str,
                           finished_at: datetime | None) -> int:
         """Insert or update the invocation's run; return its id."""
-        from flowlineage.ingest import get_or_create_transform, upsert_runs
+        from flowlineage.adapters import get_or_create_transform, upsert_runs
 
         row: dict[str, Any] = {}
         if inv.run_id is None:
@@ -381,7 +380,7 @@ class Recorder:
         return inv.run_id
 
     def _rule_transform(self, inv: Invocation, rule: str) -> int:
-        from flowlineage.ingest import get_or_create_transform
+        from flowlineage.adapters import get_or_create_transform
 
         path = inv.rule_files.get(rule)
         source = rule_block(_read_text(path) or "", rule) if path else None
@@ -422,7 +421,7 @@ class Recorder:
 
     def _link_inputs(self, inv: Invocation, jobs: list[Job]) -> None:
         """Link job inputs, registering files not seen yet; outside ones feed the invocation."""
-        from flowlineage.ingest import link_run_inputs
+        from flowlineage.adapters import link_run_inputs
 
         new = [p for p in dict.fromkeys(p for j in jobs for p in j.inputs)
                if p not in inv.artifact_ids and os.path.exists(p)]
@@ -447,7 +446,7 @@ class Recorder:
         """Save files as artifacts in one batch (one by one if the batch fails)."""
         if not items:
             return
-        from flowlineage.api import save
+        from flowlineage import save
 
         saved: list[Artifact | None] = [self._artifact(inv, *item) for item in items]
         small = sum(_size(path) for path, _, _ in items) < PARALLEL_HASH_BYTES
@@ -472,7 +471,7 @@ class Recorder:
                   run: Run | None) -> Artifact:
         """An unsaved artifact for a file; ``run=None``: created by no known run (this
         process tracks no run, so nothing current is attributed either)."""
-        from flowlineage.models import Artifact
+        from flowlineage import Artifact
 
         rel = os.path.relpath(path, inv.workdir)
         inside = not rel.startswith("..")
@@ -481,7 +480,7 @@ class Recorder:
 
     def _find_unhashed(self, inv: Invocation, paths: list[str]) -> None:
         """Without input hashing: the latest artifact with the file's key and size."""
-        from flowlineage.models import Artifact
+        from flowlineage import Artifact
 
         by_key = {os.path.relpath(p, inv.workdir): p for p in paths}
         found = Artifact.filter(key__in=list(by_key), is_latest=True).order_by("-id").all()
@@ -517,7 +516,7 @@ def _time(timestamp: float) -> datetime:
 
 
 def _heartbeat_seconds() -> float:
-    from flowlineage.tracking import HEARTBEAT_SECONDS
+    from flowlineage.adapters import HEARTBEAT_SECONDS
 
     return HEARTBEAT_SECONDS
 
@@ -526,7 +525,7 @@ def _parent(uid: str | None) -> int | None:
     """The id of the run with this uid (the run that started Snakemake), if recorded."""
     if not uid:
         return None
-    from flowlineage.models import Run
+    from flowlineage import Run
 
     run = Run.filter(uid=uid).first()
     return None if run is None else run.id

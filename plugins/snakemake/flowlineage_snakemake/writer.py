@@ -43,9 +43,7 @@ def main(argv: list[str] | None = None) -> None:
         pass
     # load the database layer now, while Snakemake builds its DAG (connecting waits for a
     # run that executes jobs: a dry run must not even create the database)
-    import flowlineage.artifact_save  # noqa: F401
-    import flowlineage.ingest  # noqa: F401
-    import flowlineage.models  # noqa: F401
+    import flowlineage.adapters  # noqa: F401
 
     recorder = Recorder(Options(register=args.register, hash_inputs=not args.no_hash_inputs))
     for line in sys.stdin.buffer:

@@ -1,0 +1,213 @@
+"""Behaviour of ``Artifact``: construction from data, saving with deduplication and
+versions, loading, caching, trash, and navigation to runs.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Mapped
+
+from ..db import ids, tables
+from ..db.engine import Instance, get_instance
+from ..db.enums import Branch
+from ..db.query import QuerySet
+from ..db.record import Record, entity, saved_id, through
+from ..db.schema import Base
+from ..lineage.walk import Lineage, walk
+from ..render.formats import view_lineage
+from ..run.run import Run, get_current_run
+from ..storage.hashing import hash_bytes
+from ..storage.roots import Storage, storage_by_id
+from ..tracking.inputs import link_inputs
+from .describe import describe_artifact
+from .io import cache_path, delete_permanently, load_path
+from .save import Pending, find_by_hash, prepare, save_one
+
+
+class Artifact(Record, Base):
+    """A file, folder or in-memory object saved to storage, identified by its content hash."""
+
+    __table__ = tables.artifact
+    __allow_unmapped__ = True  # `_pending` is plain state, not a column
+
+    id: Mapped[int]
+    uid: Mapped[str]
+    key: Mapped[str | None]
+    description: Mapped[str | None]
+    suffix: Mapped[str]
+    kind: Mapped[str | None]
+    otype: Mapped[str | None]
+    size: Mapped[int | None]
+    hash: Mapped[str]
+    _hash_type: Mapped[str]
+    n_files: Mapped[int | None]
+    storage_id: Mapped[int]
+    _storage_key: Mapped[str]
+    _key_is_virtual: Mapped[bool]
+    run_id: Mapped[int | None]
+    version: Mapped[str | None]
+    is_latest: Mapped[bool]
+    _branch_code: Mapped[int]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    _pending: Pending | None
+
+    def __init__(
+        self,
+        data: Any,
+        key: str | None = None,
+        description: str | None = None,
+        run: Run | bool | None = None,
+        revises: Artifact | None = None,
+        kind: str | None = None,
+        version: str | None = None,
+    ) -> None:
+        self._pending = prepare(self, data, key, description, run, revises,
+                                kind, version)
+
+    def save(self) -> Artifact:
+        """Store the bytes, then the record; identical content returns the existing artifact.
+
+        With identical content already saved, ``self`` becomes that artifact and the
+        current run is linked in ``recreating_runs``. Saving under an existing ``key`` with
+        new content (or with ``revises=``) makes a new version in the same family.
+        """
+        if self.id is not None and getattr(self, "_pending", None) is None:
+            return super().save()
+        return save_one(self)
+
+    # ---------------------------------------------------------------- navigation
+
+    @property
+    def run(self) -> Run | None:
+        """The run that created this artifact."""
+        return None if self.run_id is None else Run.get(self.run_id)
+
+    @property
+    def storage(self) -> Storage:
+        """The storage root holding the bytes."""
+        return storage_by_id(self.storage_id)
+
+    @property
+    def path(self) -> str:
+        """Where the bytes are: a local path or a URL such as ``s3://bucket/key``."""
+        return f"{self.storage.root}/{self._storage_key}"
+
+    @property
+    def input_of_runs(self) -> QuerySet[Run]:
+        """Runs that read this artifact."""
+        return through(Run, tables.run_input_artifact, "artifact_id", "run_id", saved_id(self))
+
+    @property
+    def recreating_runs(self) -> QuerySet[Run]:
+        """Runs that saved identical content again."""
+        return through(Run, tables.artifact_recreating_run, "artifact_id", "run_id",
+                       saved_id(self))
+
+    @property
+    def collections(self) -> QuerySet[Any]:
+        """Collections containing this artifact."""
+        return through(entity(tables.collection), tables.collection_artifact, "artifact_id",
+                       "collection_id", saved_id(self))
+
+    @property
+    def versions(self) -> QuerySet[Artifact]:
+        """Every version of this artifact (same uid stem), oldest first, trash included."""
+        stem = self.stem_uid
+        return Artifact.filter(
+            Artifact.uid >= stem, Artifact.uid < ids.family_upper_bound(stem),
+            _branch_code__in=[Branch.main, Branch.trash],
+        ).order_by("uid")
+
+    @property
+    def stem_uid(self) -> str:
+        """The uid without its 4-character version suffix."""
+        return self.uid[: ids.VERSIONED_STEM_LEN]
+
+    # ---------------------------------------------------------------- data access
+
+    def cache(self, is_run_input: bool | None = None) -> Path:
+        """A local path to the content (downloaded once into the cache for remote storage)."""
+        path = cache_path(self)
+        self._mark_input(is_run_input)
+        return path
+
+    def load(self, is_run_input: bool | None = None, **kwargs: Any) -> Any:
+        """The content as an object: DataFrame (parquet/csv), AnnData (h5ad), JSON, or a path."""
+        path = self.cache(is_run_input=is_run_input)
+        return load_path(path, self.suffix, self.otype, **kwargs)
+
+    def open(self, mode: str = "rb", is_run_input: bool | None = None) -> IO[Any]:
+        """A file handle on the content, through the storage backend (fsspec for S3)."""
+        handle = self.storage.backend.open(self._storage_key, mode)
+        self._mark_input(is_run_input)
+        return handle
+
+    def _mark_input(self, is_run_input: bool | None) -> None:
+        if is_run_input is False:
+            return
+        run = get_current_run()
+        if run is not None and run.id != self.run_id:
+            link_inputs(run, [self])
+
+    # ---------------------------------------------------------------- trash
+
+    def delete(self, permanent: bool = False, storage: bool | None = None) -> None:
+        """Move to the trash, or with ``permanent=True`` delete the record.
+
+        Permanent deletion also removes the bytes when flowlineage copied them into storage
+        (``storage=None``) or when ``storage=True``; files registered in place stay.
+        """
+        if not permanent:
+            self._set_branch(Branch.trash)
+            return
+        delete_permanently(self, storage)
+
+    def restore(self) -> None:
+        """Bring the artifact back from the trash."""
+        self._set_branch(Branch.main)
+
+    def _set_branch(self, code: int) -> None:
+        with get_instance().write() as s:
+            s.execute(update(Artifact).where(Artifact.id == saved_id(self))
+                      .values(_branch_code=code))
+        self._branch_code = code
+
+    # ---------------------------------------------------------------- lineage
+
+    def upstream(self, depth: int | None = None) -> Lineage:
+        """Every run and artifact this artifact came from, across orchestrators."""
+        return walk("artifact", saved_id(self), "upstream", depth)
+
+    def downstream(self, depth: int | None = None) -> Lineage:
+        """Every run and artifact derived from this artifact."""
+        return walk("artifact", saved_id(self), "downstream", depth)
+
+    def view_lineage(self, format: str = "text", path: str | os.PathLike[str] | None = None,
+                     direction: str = "upstream", depth: int | None = None) -> str:
+        """The lineage as text, mermaid, dot, json or html; also written to ``path`` if given."""
+        return view_lineage(self, format, path, direction, depth)
+
+    def describe(self, print_: bool = True) -> str:
+        """A readable summary: fields, storage, run, inputs and versions."""
+        return describe_artifact(self, print_)
+
+
+def existing_or_new_bytes(inst: Instance, data: bytes, name: str, kind: str) -> Artifact:
+    """An artifact holding ``data`` (e.g. a run's environment), deduplicated, with no run."""
+    found = find_by_hash(inst, hash_bytes(data))
+    if found is not None:
+        return found
+    with tempfile.TemporaryDirectory(prefix="fl-bytes-") as tmp:
+        local = Path(tmp) / name
+        local.write_bytes(data)
+        art = Artifact(local, description=name, kind=kind)
+        assert art._pending is not None
+        art._pending.use_current_run = False
+        return art.save()

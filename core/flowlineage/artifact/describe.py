@@ -1,0 +1,59 @@
+"""Readable summaries of records (``describe()``), rendered with rich when printing."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..db.ids import VERSIONED_STEM_LEN
+
+if TYPE_CHECKING:
+    from .artifact import Artifact
+
+
+def describe_artifact(art: Artifact, print_: bool = True) -> str:
+    """Fields, storage, creating run, inputs-of and versions of an artifact, as text."""
+    lines = [f"Artifact {art.key or art.description or ''} (uid {art.uid})"]
+    for name in ("key", "description", "suffix", "otype", "size", "n_files", "hash",
+                 "_hash_type", "version", "is_latest"):
+        value = getattr(art, name, None)
+        if value is not None:
+            lines.append(f"  {name.lstrip('_')}: {value}")
+    placement = "copied" if art._key_is_virtual else "in place"
+    lines.append(f"  storage: {art.storage.root}  ({placement})")
+    lines.append(f"  path: {art.path}")
+    if art._branch_code != 1:
+        lines.append("  in trash")
+    if art.id is not None:
+        run = art.run
+        if run is not None:
+            tf = run.transform
+            lines.append(f"  run: {run.uid} of {tf.type} {tf.key} ({run.status})")
+            inputs = run.input_artifacts.all()
+            if inputs:
+                lines.append("  inputs of that run:")
+                lines.extend(f"    - {a.key or a.uid}" for a in inputs)
+        lines.extend(usage_and_versions(art))
+    return emit(lines, print_)
+
+
+def usage_and_versions(record: Any) -> list[str]:
+    """Lines naming the runs that read a saved artifact or collection, and its versions."""
+    lines = []
+    used = record.input_of_runs.all()
+    if used:
+        lines.append(f"  input of {len(used)} run(s): " + ", ".join(r.uid for r in used[:10]))
+    versions = record.versions.all()
+    if len(versions) > 1:
+        lines.append("  versions: " + ", ".join(
+            v.uid[VERSIONED_STEM_LEN:] + ("*" if v.is_latest else "") for v in versions))
+    return lines
+
+
+def emit(lines: list[str], print_: bool) -> str:
+    """Join description lines; print them (plain, no markup) when ``print_``."""
+    text = "\n".join(lines)
+    if print_:
+        from rich.console import Console
+
+        Console().print(text, markup=False, highlight=False)
+    return text

@@ -1,0 +1,422 @@
+"""Saving artifacts: locate and hash the content, deduplicate, version, store, insert.
+
+Order of work: hash → look up the hash (dedup) → copy bytes into storage when needed →
+insert the record in one write transaction. A unique constraint on ``hash`` settles races
+between concurrent writers: the loser drops its copy and returns the winner's artifact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import bindparam, exc, insert, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import make_transient_to_detached
+
+from ..db import ids, tables
+from ..db.engine import Instance, get_instance
+from ..db.enums import Branch
+from ..db.record import entity
+from ..db.schema import utcnow
+from ..db.tables import artifact_recreating_run
+from ..db.versioning import adopt_saved, next_version
+from ..errors import ValidationError
+from ..plugins import hook, notify
+from ..run.run import Run, get_current_run
+from ..storage.backends import backend_for
+from ..storage.hashing import FOLDER_HASH_TYPE, HASH_TYPE, hash_file, hash_folder
+from ..storage.keys import suffix, validate_key
+from ..storage.roots import Storage, default_storage, register_storage, root_of
+
+if TYPE_CHECKING:
+    from .artifact import Artifact
+
+VIRTUAL_PREFIX = ".flowlineage"
+
+
+@dataclass
+class Pending:
+    """What an unsaved artifact was made from, until ``save()`` stores it."""
+
+    source: str  # local path or remote URL
+    is_dir: bool
+    remote: bool
+    run: Run | None
+    revises: Artifact | None
+    tmp_dir: str | None = None
+    use_current_run: bool = True
+
+
+def prepare(
+    art: Artifact,
+    data: Any,
+    key: str | None,
+    description: str | None,
+    run: Run | bool | None,
+    revises: Artifact | None,
+    kind: str | None,
+    version: str | None,
+) -> Pending:
+    """Fill an unsaved artifact's fields from ``data`` (path, URL, DataFrame or AnnData)."""
+    if key is not None:
+        validate_key(key)
+    if revises is not None and revises.id is None:
+        raise ValidationError("revises= must be a saved artifact")
+    art.key, art.description, art.kind, art.version = key, description, kind, version
+    art._branch_code, art.is_latest = Branch.main, True
+    tmp_dir = None
+    otype = None
+    if isinstance(data, str | os.PathLike):
+        source = os.fspath(data)
+    else:
+        source, tmp_dir, otype = _serialize(data)
+    remote = "://" in source
+    if remote:
+        is_dir = source.endswith("/")
+        source = source.rstrip("/")
+    else:
+        path = Path(source).expanduser()
+        if not path.exists():
+            raise ValidationError(f"no file or folder at {source}")
+        source = str(path.resolve())
+        is_dir = path.is_dir()
+    name = source.rsplit("/", 1)[-1]
+    art.suffix = "" if is_dir else suffix(key or name)
+    art.otype = otype
+    if kind is None and otype is None:
+        art.kind = None
+    if isinstance(run, bool):  # lamindb's run=False: no creating run, not even the current one
+        return Pending(source, is_dir, remote, None, revises, tmp_dir, use_current_run=run)
+    return Pending(source, is_dir, remote, run, revises, tmp_dir)
+
+
+def _serialize(data: Any) -> tuple[str, str, str]:
+    """Write an in-memory object to a temp file: DataFrame → parquet, AnnData → h5ad."""
+    kind = type(data).__name__
+    module = type(data).__module__
+    tmp_dir = tempfile.mkdtemp(prefix="fl-obj-")
+    if kind == "DataFrame" and module.startswith("pandas"):
+        path = os.path.join(tmp_dir, "data.parquet")
+        data.to_parquet(path)
+        return path, tmp_dir, "DataFrame"
+    if kind == "AnnData":
+        path = os.path.join(tmp_dir, "data.h5ad")
+        data.write_h5ad(path)
+        return path, tmp_dir, "AnnData"
+    if isinstance(data, dict | list):
+        path = os.path.join(tmp_dir, "data.json")
+        with open(path, "w") as f:
+            json.dump(data, f, sort_keys=True)
+        return path, tmp_dir, "dict" if isinstance(data, dict) else "list"
+    os.rmdir(tmp_dir)
+    raise ValidationError(
+        f"cannot make an artifact from {module}.{kind}: give a path, URL, DataFrame or AnnData"
+    )
+
+
+# ---------------------------------------------------------------- location and hash
+
+
+def locate(inst: Instance, pending: Pending) -> tuple[Storage, str | None]:
+    """The storage of the content and its key there if it is already inside a root."""
+    source = pending.source
+    found = root_of(source, inst)
+    if found is not None:
+        return found
+    if pending.remote:  # an object outside every root: register its bucket, keep it in place
+        scheme, rest = source.split("://", 1)
+        bucket = f"{scheme}://{rest.split('/', 1)[0]}"
+        return register_storage(bucket), source[len(bucket) + 1 :]
+    return default_storage(inst), None
+
+
+def compute_hash(inst: Instance, art: Artifact, pending: Pending, storage: Storage,
+                 key: str | None) -> None:
+    """Set ``hash``, ``_hash_type``, ``size`` and ``n_files`` from the full content."""
+    if pending.remote:
+        assert key is not None
+        digest, size, n_files = storage.backend.content_hash(key)
+        is_dir = n_files is not None
+    elif pending.is_dir:
+        digest, size, n_files = hash_folder(pending.source)
+        is_dir = True
+    else:
+        digest, size = hash_file(pending.source)
+        n_files, is_dir = None, False
+    art.hash, art.size, art.n_files = digest, size, n_files
+    art._hash_type = FOLDER_HASH_TYPE if is_dir else HASH_TYPE
+    if is_dir:
+        pending.is_dir = True
+        art.suffix = ""
+
+
+# ---------------------------------------------------------------- saving
+
+
+def save_one(art: Artifact) -> Artifact:
+    """Save one artifact (see ``Artifact.save``)."""
+    inst = get_instance()
+    pending = art._pending
+    assert pending is not None
+    storage, in_place_key = locate(inst, pending)
+    compute_hash(inst, art, pending, storage, in_place_key)
+    run = _run_for(pending)
+    copy = in_place_key is None
+    if copy:  # look before copying bytes that may already be stored
+        with inst.connection() as conn:
+            existing_id = _id_by_hash(conn, art.hash)
+        if existing_id is not None:
+            return _adopt_existing(inst, art, _load(existing_id), run)
+    _assign_location(art, storage, in_place_key)
+    uploaded = _upload(inst, art, pending, storage)
+    try:
+        with inst.write() as s:
+            conn = s.connection()
+            existing_id = None if copy else _id_by_hash(conn, art.hash)
+            if existing_id is None:
+                _assign_version(conn, art, pending, _latest_by_key(conn, [art]).get(art.key))
+                art.run_id = run.id if run is not None else None
+                art.id = conn.execute(_statements()["insert"], _row(art)).scalar_one()
+        if existing_id is not None:
+            return _adopt_existing(inst, art, _load(existing_id), run)
+    except exc.IntegrityError:
+        existing = find_by_hash(inst, art.hash)
+        if existing is None:
+            raise
+        if uploaded:
+            storage.backend.delete(art._storage_key)
+        return _adopt_existing(inst, art, existing, run)
+    make_transient_to_detached(art)
+    _finish(art)
+    notify(hook().flowlineage_artifact_saved, artifact=art, run=run)
+    return art
+
+
+@dataclass
+class _Job:
+    """One artifact of a bulk save with what it was made from and where it goes."""
+
+    art: Artifact
+    pending: Pending
+    storage: Storage
+    key: str | None
+
+
+def save_many(artifacts: list[Artifact], max_workers: int | None = None) -> list[Artifact]:
+    """Save many artifacts in one transaction, hashing and copying in parallel threads."""
+    inst = get_instance()
+    jobs = [_Job(a, a._pending, *locate(inst, a._pending)) for a in artifacts
+            if a._pending is not None]
+    workers = max_workers or min(8, 2 * (os.cpu_count() or 1))
+    with ThreadPoolExecutor(workers) as pool:
+        _in_chunks(pool, workers, jobs,
+                   lambda j: compute_hash(inst, j.art, j.pending, j.storage, j.key))
+        existing = _existing_by_hash(inst, [j.art.hash for j in jobs])
+        fresh: dict[str, _Job] = {}
+        adopted: list[tuple[_Job, Artifact]] = []
+        for job in jobs:
+            digest = job.art.hash
+            if digest in existing:
+                adopted.append((job, existing[digest]))
+            elif digest in fresh:  # the same content twice in one batch
+                adopted.append((job, fresh[digest].art))
+            else:
+                _assign_location(job.art, job.storage, job.key)
+                fresh[digest] = job
+        _in_chunks(pool, workers, list(fresh.values()),
+                   lambda j: _upload(inst, j.art, j.pending, j.storage))
+    new = list(fresh.values())
+    with inst.write() as s:
+        conn = s.connection()
+        latest = _latest_by_key(conn, [j.art for j in new])
+        for job in new:
+            _assign_version(conn, job.art, job.pending, latest.get(job.art.key))
+            run = _run_for(job.pending)
+            job.art.run_id = run.id if run is not None else None
+        if new:
+            ids = conn.execute(_statements()["insert_many"],
+                               [_row(j.art) for j in new]).scalars()
+            for job, id_ in zip(new, ids, strict=True):
+                job.art.id = id_
+    for job in new:
+        make_transient_to_detached(job.art)
+        _finish(job.art)
+        notify(hook().flowlineage_artifact_saved, artifact=job.art, run=_run_for_id(job.art.run_id))
+    for job, target in adopted:
+        _adopt_existing(inst, job.art, target, _run_for(job.pending))
+    return artifacts
+
+
+def _in_chunks(pool: ThreadPoolExecutor, workers: int, jobs: list[_Job],
+               work: Callable[[_Job], object]) -> None:
+    """Run ``work`` on every job, one contiguous slice per worker (cheap for small files)."""
+    size = max(1, -(-len(jobs) // workers))
+    slices = [jobs[i : i + size] for i in range(0, len(jobs), size)]
+    list(pool.map(lambda part: [work(j) for j in part], slices))
+
+
+def _row(a: Artifact) -> dict[str, Any]:
+    now = utcnow()
+    a.created_at = a.updated_at = now
+    values = a.__dict__  # loaded column values live here; reading them skips instrumentation
+    return {key: values.get(key) for key in _column_keys()}
+
+
+@cache
+def _column_keys() -> tuple[str, ...]:
+    return tuple(c.key for c in tables.artifact.c if c.key != "id")
+
+
+def _run_for(pending: Pending) -> Run | None:
+    if pending.run is not None or not pending.use_current_run:
+        return pending.run
+    return get_current_run()
+
+
+def _run_for_id(run_id: int | None) -> Run | None:
+    run = get_current_run()
+    return run if run is not None and run.id == run_id else None
+
+
+@cache
+def _statements() -> dict[str, Any]:
+    """Statements of the save hot path, built once so SQLAlchemy compiles them once."""
+    table, model = tables.artifact, entity(tables.artifact)
+    return {
+        "table": table,
+        "by_hash": select(model).where(model.hash == bindparam("digest")),
+        "id_by_hash": select(table.c.id).where(table.c.hash == bindparam("digest")),
+        "by_hashes": select(model).where(model.hash.in_(bindparam("digests", expanding=True))),
+        "latest_by_key": select(table.c.key, table.c.uid).where(
+            table.c.key.in_(bindparam("keys", expanding=True)),
+            table.c.is_latest.is_(True),
+            table.c.storage_id == bindparam("storage_id"),
+            table.c._branch_code == Branch.main,
+        ).order_by(table.c.id),
+        "insert": insert(table).returning(table.c.id),
+        "insert_many": insert(table).returning(table.c.id, sort_by_parameter_order=True),
+    }
+
+
+def _id_by_hash(conn: Connection, digest: str) -> int | None:
+    found: int | None = conn.execute(_statements()["id_by_hash"], {"digest": digest}).scalar()
+    return found
+
+
+def find_by_hash(inst: Instance, digest: str) -> Artifact | None:
+    with inst.read() as s:
+        return s.scalars(_statements()["by_hash"], {"digest": digest}).first()
+
+
+def _existing_by_hash(inst: Instance, digests: list[str]) -> dict[str, Artifact]:
+
+    found: dict[str, Artifact] = {}
+    with inst.read() as s:
+        for chunk in range(0, len(digests), 500):
+            part = digests[chunk : chunk + 500]
+            for a in s.scalars(_statements()["by_hashes"], {"digests": part}):
+                found[a.hash] = a
+    return found
+
+
+def _assign_location(art: Artifact, storage: Storage, in_place_key: str | None) -> None:
+    art.storage_id = storage.id
+    if in_place_key is not None:
+        art._storage_key, art._key_is_virtual = in_place_key, False
+        if art.key is None:
+            art.key = in_place_key
+    else:
+        if not getattr(art, "uid", None):
+            art.uid = ids.new_uid(ids.VERSIONED_STEM_LEN, True)
+        art._storage_key = f"{VIRTUAL_PREFIX}/{art.uid}{art.suffix}"
+        art._key_is_virtual = True
+
+
+def _upload(inst: Instance, art: Artifact, pending: Pending, storage: Storage) -> bool:
+    """Copy bytes into storage when they are not already in it; True if copied."""
+    if not art._key_is_virtual:
+        return False
+    backend = storage.backend
+    if pending.remote:
+        with tempfile.TemporaryDirectory(prefix="fl-copy-") as tmp:
+            local = Path(tmp) / "content"
+            scheme_root = pending.source.rsplit("/", 1)[0]
+            backend_for(scheme_root).get(pending.source.rsplit("/", 1)[1], local)
+            _put(backend, local, art, pending.is_dir)
+        return True
+    _put(backend, Path(pending.source), art, pending.is_dir)
+    return True
+
+
+def _put(backend: Any, local: Path, art: Artifact, is_dir: bool) -> None:
+    if is_dir:
+        backend.put_folder(local, art._storage_key)
+    else:
+        backend.put_file(local, art._storage_key)
+
+
+def _latest_by_key(
+    conn: Connection, artifacts: list[Artifact]
+) -> dict[str | None, tuple[str, str]]:
+    """``(key, uid)`` of the latest main-branch artifact for each key among ``artifacts``."""
+    found: dict[str | None, tuple[str, str]] = {}
+    by_storage: dict[int, list[str]] = {}
+    for a in artifacts:
+        if a.key is not None:
+            by_storage.setdefault(a.storage_id, []).append(a.key)
+    for storage_id, keys in by_storage.items():
+        for start in range(0, len(keys), 500):
+            params = {"keys": keys[start : start + 500], "storage_id": storage_id}
+            for key, uid in conn.execute(_statements()["latest_by_key"], params):
+                found[key] = (key, uid)
+    return found
+
+
+def _assign_version(conn: Connection, art: Artifact, pending: Pending,
+                    latest_same_key: tuple[str, str] | None) -> None:
+    """Give ``art`` its uid: a new family, or the next version of ``revises``/its key."""
+    previous = (
+        (pending.revises.key, pending.revises.uid) if pending.revises is not None
+        else latest_same_key
+    )
+    if previous is None:
+        if not getattr(art, "uid", None):
+            art.uid = ids.new_uid(ids.VERSIONED_STEM_LEN, True)
+        return
+    prev_key, prev_uid = previous
+    art.uid = next_version(conn, _statements()["table"], prev_uid, ids.VERSIONED_STEM_LEN)
+    if art.key is None:
+        art.key = prev_key
+    art.is_latest = True
+
+
+def _load(artifact_id: int) -> Artifact:
+    found: Artifact = entity(tables.artifact).filter(
+        id=artifact_id, _branch_code__in=[Branch.main, Branch.trash]).one()
+    return found
+
+
+def _adopt_existing(inst: Instance, art: Artifact, existing: Artifact, run: Run | None) -> Artifact:
+    """Make ``art`` stand for the already-saved ``existing`` and link ``run`` as recreating."""
+    with inst.write() as s:
+        adopt_saved(s, inst.dialect, art, existing, run, artifact_recreating_run, "artifact_id")
+    _finish(art)
+    notify(hook().flowlineage_artifact_saved, artifact=art, run=run)
+    return art
+
+
+def _finish(art: Artifact) -> None:
+    pending: Pending | None = getattr(art, "_pending", None)
+    art._pending = None
+    if pending is not None and pending.tmp_dir is not None:
+        import shutil
+
+        shutil.rmtree(pending.tmp_dir, ignore_errors=True)

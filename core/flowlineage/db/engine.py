@@ -1,0 +1,224 @@
+"""Connecting to an instance: the engine, short-lived sessions and write transactions.
+
+SQLite (the embedded default) runs in WAL mode with a busy timeout, and every write
+transaction starts with ``BEGIN IMMEDIATE`` so concurrent writers queue instead of failing
+with "database is locked". Records are detached after each operation, so they can be
+passed between threads freely.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, exc, insert, select
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..errors import ConfigurationError, DatabaseError, NotConnected
+from ..optional import require
+from ..settings import Settings, normalize_root
+from . import ids, tables
+from .migrations import upgrade
+
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+_WRITE = "flowlineage_write"
+
+
+class Instance:
+    """A connected flowlineage instance: database engine plus default storage root.
+
+    ``caches`` holds what upper layers derive from rows that rarely change (storage roots);
+    it is cleared whenever a write transaction rolls back or a root is registered.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = _make_engine(settings)
+        self.dialect = self.engine.dialect.name
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self._local = threading.local()
+        self.caches: dict[str, Any] = {}
+        upgrade(self.engine)
+        self.storage_root = settings.storage_root
+        self.storage_id = self.register_root(settings.storage_root)
+
+    @property
+    def url(self) -> str:
+        """The database URL, password hidden."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reads; reuses the open write session of this thread if any."""
+        current = getattr(self._local, "session", None)
+        if current is not None:
+            yield current
+            return
+        with _mapped_errors(), self._sessions() as session:
+            yield session  # closing ends the read transaction; loaded objects stay usable
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A Core connection for light reads: this thread's write transaction if open."""
+        current = getattr(self._local, "session", None)
+        if current is not None:
+            yield current.connection()
+            return
+        with _mapped_errors(), self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One write transaction (``BEGIN IMMEDIATE`` on SQLite); nested calls join it."""
+        current = getattr(self._local, "session", None)
+        if current is not None:
+            yield current
+            return
+        with _mapped_errors(), self._sessions() as session:
+            _intent.write = True
+            try:
+                session.connection()  # begins: BEGIN IMMEDIATE on SQLite
+            finally:
+                _intent.write = False
+            self._local.session = session
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                self.caches.clear()  # e.g. a root registered in this transaction is gone
+                raise
+            finally:
+                self._local.session = None
+
+    def register_root(self, root: str, description: str | None = None) -> int:
+        """The id of a storage root's row, inserted if new (race-safe)."""
+        root = normalize_root(root)
+        kind = root.split("://", 1)[0] if "://" in root else "local"
+        if kind == "local":
+            Path(root).mkdir(parents=True, exist_ok=True)
+        t = tables.storage
+        with self.write() as s:
+            found = s.execute(select(t.c.id).where(t.c.root == root)).scalar()
+            if found is None:
+                s.execute(insert_ignore(self.dialect, t).values(
+                    uid=ids.base62(ids.STORAGE_UID_LEN), root=root, type=kind,
+                    description=description))
+                found = s.execute(select(t.c.id).where(t.c.root == root)).scalar_one()
+        self.caches.clear()
+        return int(found)
+
+    def close(self) -> None:
+        """Dispose of the engine's connections."""
+        self.engine.dispose()
+
+
+def insert_ignore(dialect: str, table: Any) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` for the current dialect."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).on_conflict_do_nothing()
+    return insert(table).prefix_with("IGNORE")  # pragma: no cover
+
+
+@contextmanager
+def _mapped_errors() -> Iterator[None]:
+    try:
+        yield
+    except exc.OperationalError as e:
+        raise DatabaseError(f"database error: {e.orig or e}; is the database reachable?") from e
+    except exc.IntegrityError:
+        raise
+    except exc.DBAPIError as e:
+        raise DatabaseError(f"database error: {e.orig or e}") from e
+
+
+def _make_engine(settings: Settings) -> Engine:
+    try:
+        url = make_url(settings.db_url)
+    except exc.ArgumentError as e:
+        raise ConfigurationError(f"invalid database URL {settings.db_url!r}: {e}") from e
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    if url.get_backend_name() == "postgresql":
+        if url.get_driver_name() in ("psycopg2", ""):
+            url = url.set(drivername="postgresql+psycopg")
+        require("psycopg", "postgres")
+        return create_engine(url, pool_pre_ping=True)
+    raise ConfigurationError(
+        f"unsupported database {url.get_backend_name()!r}: use sqlite:/// or postgresql+psycopg://"
+    )
+
+
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _sqlite_on_begin)
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA journal_mode = WAL")
+    cur.execute("PRAGMA synchronous = NORMAL")
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.close()
+
+
+_intent = threading.local()
+"""``write`` is True while a write transaction begins in this thread (see ``_sqlite_on_begin``)."""
+
+
+def _sqlite_on_begin(conn: Any) -> None:
+    write = getattr(_intent, "write", False) or conn.get_execution_options().get(_WRITE, False)
+    # straight to the driver: this runs for every transaction
+    conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+_instance: Instance | None = None
+_lock = threading.Lock()
+
+
+def connect(url: str | None = None, storage: str | None = None) -> Instance:
+    """Connect to an instance (creating and migrating it if needed) and make it current.
+
+    Without arguments: ``FLOWLINEAGE_DB`` / ``FLOWLINEAGE_STORAGE``, else SQLite and a local
+    storage folder under ``FLOWLINEAGE_HOME`` (default ``~/.flowlineage``).
+    """
+    global _instance
+    settings = Settings.from_env(url, storage)
+    with _lock:
+        if _instance is not None:
+            _instance.close()
+        _instance = Instance(settings)
+        return _instance
+
+
+def get_instance() -> Instance:
+    """The connected instance; raise ``NotConnected`` if ``connect()`` was not called."""
+    if _instance is None:
+        raise NotConnected()
+    return _instance
+
+
+def ensure_connected() -> Instance:
+    """The connected instance, connecting with the environment's defaults if needed."""
+    return _instance if _instance is not None else connect()
+
+
+def disconnect() -> None:
+    """Close the current instance's connections and forget it."""
+    global _instance
+    with _lock:
+        if _instance is not None:
+            _instance.close()
+        _instance = None

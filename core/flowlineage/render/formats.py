@@ -1,0 +1,308 @@
+"""Pictures of lineage: a text tree, Mermaid, Graphviz DOT, JSON and one self-contained HTML page.
+
+``render(lineage, format)`` draws a walk (``artifact.upstream()``, ``run.downstream()``, ...)
+including its start node. The HTML page embeds an SVG laid out by Graphviz ``dot`` when the
+binary is installed, else by the small layered layout of ``layout`` (longest-path layers, dummy
+nodes on long edges, barycenter ordering against crossings, then aligned positions). It
+loads nothing from the network.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import shutil
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+from ..errors import ValidationError
+from ..lineage.walk import Lineage
+from ..plugins import orchestrator_colors
+from .graph import (
+    ARTIFACT_COLORS,
+    EDGE_COLOR,
+    INITIATED_COLOR,
+    STATUS_STROKES,
+    Graph,
+    Node,
+    build_graph,
+    node_colors,
+    short,
+)
+from .layout import builtin_svg
+
+if TYPE_CHECKING:
+    import os
+
+Format = Literal["text", "mermaid", "dot", "json", "html"]
+FORMATS: tuple[str, ...] = get_args(Format)
+HtmlLayout = Literal["auto", "dot", "builtin"]
+
+DOT_TIMEOUT_SECONDS = 60
+logger = logging.getLogger("flowlineage.render")
+
+
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def render(lineage: Lineage, format: str = "text", *, html_layout: HtmlLayout = "auto") -> str:
+    """Draw a lineage walk as ``text``, ``mermaid``, ``dot``, ``json`` or ``html``.
+
+    ``html_layout`` picks the HTML layout: ``dot`` (Graphviz, must be installed),
+    ``builtin`` (pure Python) or ``auto`` (Graphviz when installed, else builtin).
+    """
+    return render_graph(build_graph(lineage), format, html_layout)
+
+
+def render_graph(graph: Graph, format: str = "text", html_layout: HtmlLayout = "auto") -> str:
+    """Draw a built graph (e.g. a collection's lineage) in one of ``FORMATS``."""
+    if format not in FORMATS:
+        raise ValidationError(f"unknown lineage format {format!r}; use one of "
+                              f"{', '.join(FORMATS)}")
+    if format == "text":
+        return to_text(graph)
+    if format == "mermaid":
+        return to_mermaid(graph)
+    if format == "dot":
+        return to_dot(graph)
+    if format == "json":
+        return json.dumps(to_dict(graph), indent=2, default=str) + "\n"
+    return to_html(graph, html_layout)
+
+
+def view_lineage(
+    record: Any,
+    format: str = "text",
+    path: str | os.PathLike[str] | None = None,
+    direction: str = "upstream",
+    depth: int | None = None,
+) -> str:
+    """Render the lineage of a run or artifact; also write it to ``path`` when given."""
+    if direction == "upstream":
+        lineage = record.upstream(depth)
+    elif direction == "downstream":
+        lineage = record.downstream(depth)
+    else:
+        raise ValidationError(f"direction must be 'upstream' or 'downstream', not {direction!r}")
+    out = render(lineage, format)
+    if path is not None:
+        Path(path).write_text(out, encoding="utf-8")
+    return out
+
+
+# ---------------------------------------------------------------- json and text
+
+
+def to_dict(graph: Graph) -> dict[str, Any]:
+    """``Lineage.to_dict()``'s shape, with the start node (depth 0) and its edges included."""
+    kind, start_id = graph.start.split(":")
+    return {
+        "start": {"kind": kind, "id": int(start_id)},
+        "direction": graph.direction,
+        "nodes": [n.info for n in graph.nodes.values()],
+        "edges": [{"source": s, "target": t, "kind": k} for s, t, k in graph.edges],
+    }
+
+
+_RELATIONS = {  # (walk direction, edge kind, walking along the edge?) -> how the child relates
+    ("upstream", "output"): "created by",
+    ("upstream", "input"): "input",
+    ("upstream", "member"): "member",
+    ("upstream", "meta"): "meta artifact",
+    ("upstream", "initiated"): "initiated by",
+    ("downstream", "input"): "input of",
+    ("downstream", "output"): "output",
+    ("downstream", "initiated"): "initiated",
+}
+
+
+def to_text(graph: Graph) -> str:
+    """A tree from the start node, following the walk's direction; repeats are referenced."""
+    children: dict[str, list[tuple[str, str]]] = {n: [] for n in graph.nodes}
+    for src, dst, kind in graph.edges:
+        parent, child = (dst, src) if graph.direction == "upstream" else (src, dst)
+        children[parent].append((child, _RELATIONS[(graph.direction, kind)]))
+    lines = [f"{graph.title} ({graph.summary})", _text_node(graph.nodes[graph.start])]
+    seen = {graph.start}
+
+    def walk(node_id: str, prefix: str) -> None:
+        kids = sorted(children[node_id], key=lambda c: (graph.nodes[c[0]].kind,
+                                                        graph.nodes[c[0]].label, c[0]))
+        for i, (child, relation) in enumerate(kids):
+            last = i == len(kids) - 1
+            branch, indent = ("└── ", "    ") if last else ("├── ", "│   ")
+            node = graph.nodes[child]
+            if child in seen:
+                lines.append(f"{prefix}{branch}{relation}: {node.kind} {node.label} (see above)")
+                continue
+            seen.add(child)
+            lines.append(f"{prefix}{branch}{relation}: {_text_node(node)}")
+            walk(child, prefix + indent)
+
+    walk(graph.start, "")
+    rest = [n for n in graph.nodes.values() if n.id not in seen]
+    if rest:
+        lines.append("not reached through the tree:")
+        lines += [f"  {_text_node(n)}" for n in rest]
+    return "\n".join(lines) + "\n"
+
+
+def _text_node(node: Node) -> str:
+    extra = [node.detail] if node.detail else []
+    return f"{node.kind} {node.label}  [{' · '.join([*extra, node.info['uid']])}]"
+
+
+# ---------------------------------------------------------------- mermaid and dot
+
+
+def _mermaid_text(text: str) -> str:
+    return (text.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;")
+            .replace(">", "#gt;"))
+
+
+def to_mermaid(graph: Graph) -> str:
+    """A Mermaid ``flowchart LR``: runs as boxes coloured per orchestrator, artifacts rounded."""
+    def mid(node_id: str) -> str:
+        return node_id.replace(":", "_")
+
+    lines = ["flowchart LR"]
+    classes: dict[str, list[str]] = {}
+    for node in graph.nodes.values():
+        text = _mermaid_text(short(node.label))
+        if node.detail:
+            text += "<br/>" + _mermaid_text(node.detail)
+        if node.kind == "run":
+            lines.append(f'    {mid(node.id)}["{text}"]')
+            classes.setdefault(node.orchestrator, []).append(mid(node.id))
+            if node.status in STATUS_STROKES:
+                classes.setdefault(node.status, []).append(mid(node.id))
+        else:
+            lines.append(f'    {mid(node.id)}(["{text}"])')
+            classes.setdefault("artifact", []).append(mid(node.id))
+    for src, dst, kind in graph.edges:
+        arrow = "-.->" if kind == "initiated" else "-->"
+        lines.append(f"    {mid(src)} {arrow} {mid(dst)}")
+    styles = {name: f"fill:{fill},stroke:{stroke},color:#0f172a"
+              for name, (fill, stroke) in orchestrator_colors().items()}
+    styles["artifact"] = f"fill:{ARTIFACT_COLORS[0]},stroke:{ARTIFACT_COLORS[1]},color:#0f172a"
+    styles.update({s: f"stroke:{c},stroke-width:2px" for s, c in STATUS_STROKES.items()})
+    styles["start"] = "stroke-width:3px"
+    classes["start"] = [mid(graph.start)]
+    for name, members in classes.items():
+        lines.append(f"    classDef {name} {styles[name]}")
+        lines.append(f"    class {','.join(members)} {name}")
+    return "\n".join(lines) + "\n"
+
+
+def _dot_text(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def to_dot(graph: Graph) -> str:
+    """Graphviz source (``dot -Tsvg``): left to right, runs boxed, artifacts rounded."""
+    lines = [
+        "digraph lineage {",
+        "  rankdir=LR;",
+        '  graph [fontname="Helvetica,Arial,sans-serif", nodesep=0.25, ranksep=0.6];',
+        '  node [fontname="Helvetica,Arial,sans-serif", fontsize=11, penwidth=1.2];',
+        f'  edge [color="{EDGE_COLOR}", arrowsize=0.7];',
+    ]
+    for node in graph.nodes.values():
+        label = short(node.label) + (f"\n{node.detail}" if node.detail else "")
+        if node.kind == "run":
+            shape = 'shape=box, style="filled"'
+        else:
+            shape = 'shape=box, style="rounded,filled"'
+        fill, stroke = node_colors(node)
+        width = ", penwidth=3" if node.id == graph.start else ""
+        lines.append(f'  "{node.id}" [{shape}, fillcolor="{fill}", color="{stroke}"{width}, '
+                     f'label="{_dot_text(label)}", tooltip="{_dot_text(node.tooltip)}"];')
+    for src, dst, kind in graph.edges:
+        style = f' [style=dashed, color="{INITIATED_COLOR}"]' if kind == "initiated" else ""
+        lines.append(f'  "{src}" -> "{dst}"{style};')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- html
+
+
+def to_html(graph: Graph, layout: HtmlLayout = "auto") -> str:
+    """One self-contained HTML page (no scripts, no network) with an SVG of the graph."""
+    svg = None
+    if layout in ("auto", "dot"):
+        svg = dot_svg(to_dot(graph))
+        if svg is None and layout == "dot":
+            raise ValidationError("the Graphviz 'dot' program is not installed or failed; "
+                                  "use the builtin layout")
+    if svg is None:
+        svg = builtin_svg(graph)
+    legend = [(name, fill, stroke) for name, (fill, stroke) in orchestrator_colors().items()
+              if any(n.orchestrator == name for n in graph.nodes.values())]
+    items = "".join(
+        f'<li><span class="swatch" style="background:{fill};border-color:{stroke}"></span>'
+        f"{html.escape(name)} run</li>" for name, fill, stroke in legend)
+    items += (f'<li><span class="swatch pill" style="background:{ARTIFACT_COLORS[0]};'
+              f'border-color:{ARTIFACT_COLORS[1]}"></span>artifact</li>'
+              '<li><span class="dash"></span>initiated by</li>')
+    title = html.escape(graph.title)
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<meta name="generator" content="flowlineage">
+<title>{title}</title>
+<style>
+body {{ margin: 0; font-family: Helvetica, Arial, sans-serif; color: #0f172a; background: #fff; }}
+header {{ padding: 12px 20px; border-bottom: 1px solid #e2e8f0; }}
+h1 {{ font-size: 18px; margin: 0 0 4px; }}
+p {{ margin: 0 0 6px; color: #475569; font-size: 13px; }}
+ul.legend {{ list-style: none; margin: 0; padding: 0; display: flex; gap: 16px; font-size: 12px; }}
+.swatch {{ display: inline-block; width: 14px; height: 10px; border: 1.5px solid;
+  margin-right: 5px; vertical-align: middle; }}
+.swatch.pill {{ border-radius: 6px; }}
+.dash {{ display: inline-block; width: 22px; border-top: 2px dashed {INITIATED_COLOR};
+  margin-right: 5px; vertical-align: middle; }}
+main {{ padding: 12px; overflow: auto; }}
+svg text {{ font-family: Helvetica, Arial, sans-serif; }}
+</style>
+</head>
+<body>
+<header>
+<h1>{title}</h1>
+<p>{html.escape(graph.summary)}</p>
+<ul class="legend">{items}</ul>
+</header>
+<main>
+{svg}
+</main>
+</body>
+</html>
+"""
+
+
+def dot_svg(source: str) -> str | None:
+    """SVG drawn by Graphviz ``dot`` (prolog stripped), or None when it is missing or fails."""
+    exe = shutil.which("dot")
+    if exe is None:
+        return None
+    try:
+        proc = subprocess.run([exe, "-Tsvg"], input=source.encode(), capture_output=True,
+                              timeout=DOT_TIMEOUT_SECONDS, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        logger.warning("graphviz dot failed (%s); using the builtin layout", e)
+        return None
+    if proc.returncode != 0:
+        logger.warning("graphviz dot failed: %s; using the builtin layout",
+                       proc.stderr.decode(errors="replace").strip())
+        return None
+    out = proc.stdout.decode("utf-8", errors="replace")
+    start = out.find("<svg")
+    return out[start:] if start >= 0 else None
+
+

@@ -1,0 +1,99 @@
+"""``Transform``: the code that runs, with its versions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Mapped
+
+from ..db import ids, tables
+from ..db.engine import get_instance
+from ..db.query import QuerySet
+from ..db.record import Record, entity, through
+from ..db.schema import Base, utcnow
+from ..storage.hashing import hash_bytes
+from .labels import Project
+
+
+class Transform(Record, Base):
+    """The code that runs: a script, flow, task, rule, process or pipeline."""
+
+    __table__ = tables.transform
+
+    id: Mapped[int]
+    uid: Mapped[str]
+    key: Mapped[str]
+    version: Mapped[str | None]
+    type: Mapped[str]
+    source_code: Mapped[str | None]
+    hash: Mapped[str | None]
+    reference: Mapped[str | None]
+    reference_type: Mapped[str | None]
+    description: Mapped[str | None]
+    is_latest: Mapped[bool]
+    created_by: Mapped[str | None]
+    created_at: Mapped[datetime]
+
+    @property
+    def runs(self) -> QuerySet[Any]:
+        """Runs of this transform."""
+        return entity(tables.run).filter(transform_id=self.id)  # type: ignore[no-any-return]
+
+    @property
+    def versions(self) -> QuerySet[Transform]:
+        """Every version of this transform (same uid stem), oldest first."""
+        stem = self.uid[: ids.TRANSFORM_STEM_LEN]
+        return Transform.filter(
+            Transform.uid >= stem, Transform.uid < ids.family_upper_bound(stem)
+        ).order_by("uid")
+
+    @property
+    def projects(self) -> QuerySet[Project]:
+        """Projects this transform belongs to."""
+        return through(Project, tables.transform_project, "transform_id", "project_id", self.id)
+
+
+def get_or_create_transform(
+    key: str,
+    type: str = "script",
+    source_code: str | None = None,
+    version: str | None = None,
+    reference: str | None = None,
+    reference_type: str | None = None,
+    description: str | None = None,
+) -> Transform:
+    """The transform with this key and source; changed source makes a new version.
+
+    A transform is identified by ``key`` plus the hash of its source (or ``version`` when
+    there is no source); the newest version of a key has ``is_latest``.
+    """
+    digest = hash_bytes(source_code.encode()) if source_code is not None else None
+    inst = get_instance()
+    with inst.read() as s:
+        family = list(s.scalars(select(Transform).where(Transform.key == key)
+                                .order_by(Transform.uid)))
+    for tf in family:
+        if tf.hash == digest and tf.version == version and tf.type == type:
+            return tf
+    with inst.write() as s:  # re-read inside the write lock: another writer may have won
+        family = list(s.scalars(select(Transform).where(Transform.key == key)
+                                .order_by(Transform.uid)))
+        for tf in family:
+            if tf.hash == digest and tf.version == version and tf.type == type:
+                return tf
+        if family:
+            n = ids.TRANSFORM_STEM_LEN
+            uid = family[0].uid[:n] + ids.next_version_suffix(max(t.uid for t in family)[n:])
+            s.execute(update(Transform).where(Transform.key == key).values(is_latest=False))
+        else:
+            uid = ids.new_uid(ids.TRANSFORM_STEM_LEN, True)
+        tf = Transform(
+            uid=uid, key=key, type=type, source_code=source_code, hash=digest, version=version,
+            reference=reference, reference_type=reference_type, description=description,
+            is_latest=True, created_at=utcnow(),
+        )
+        s.add(tf)
+        s.flush()  # give tf its id inside a caller's open transaction
+    return tf

@@ -1,0 +1,141 @@
+"""Ending runs: the status and finish time recorded once, and process exit handling.
+
+Unhandled exceptions mark open runs errored, SIGTERM/SIGINT mark them aborted before the
+process ends as it would have, and at interpreter exit a run still open is completed (exit
+code 0) or errored. A heartbeat thread stamps open runs so reapers can spot dead ones.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import sys
+import threading
+from types import FrameType, TracebackType
+from typing import Any
+
+from sqlalchemy import update
+
+from ..db.engine import get_instance
+from ..db.enums import RunStatus
+from ..db.schema import utcnow
+from ..db.tables import run
+from ..plugins import hook, notify
+from .state import close_run, current_run, lock, open_run_ids, open_runs
+
+_exit_code: list[int] = [0]
+_installed = False
+HEARTBEAT_SECONDS = float(os.environ.get("FLOWLINEAGE_HEARTBEAT_SECONDS", "30"))
+
+
+def finish(status: str = "completed") -> Any:
+    """End the current run (``completed`` unless told otherwise) and return it."""
+    current = current_run()
+    if current is None:
+        return None
+    end_run(current, status)
+    return current
+
+
+def end_run(record: Any, status: str | int, finished_at: Any = None) -> None:
+    """Record a run's end (status, finished time) once; later calls do nothing."""
+    code = RunStatus.of(status)
+    close_run(record)
+    when = finished_at or utcnow()
+    with get_instance().write() as s:
+        s.execute(
+            update(run).where(run.c.id == record.id, run.c._status_code < 0)
+            .values(_status_code=code, finished_at=when)
+        )
+    record._status_code, record.finished_at = int(code), when
+    notify(hook().flowlineage_run_finished, run=record)
+
+
+def install_handlers() -> None:
+    """Install (once) the exit, exception and signal handlers that end open runs."""
+    global _installed
+    with lock:
+        if _installed:
+            return
+        _installed = True
+    previous_hook = sys.excepthook
+
+    def excepthook(tp: type[BaseException], value: BaseException,
+                   tb: TracebackType | None) -> None:
+        _end_open_runs("aborted" if issubclass(tp, KeyboardInterrupt) else "errored")
+        previous_hook(tp, value, tb)
+
+    sys.excepthook = excepthook
+    real_exit = sys.exit
+
+    def exit_(code: Any = 0) -> None:
+        _exit_code[0] = 0 if code is None else (code if isinstance(code, int) else 1)
+        real_exit(code)
+
+    sys.exit = exit_  # type: ignore[assignment]
+    atexit.register(_at_exit)
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            _chain_signal(sig)
+
+
+def _chain_signal(sig: signal.Signals) -> None:
+    previous = signal.getsignal(sig)
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        _end_open_runs("aborted")
+        if callable(previous):
+            previous(signum, frame)  # e.g. Python's default SIGINT handler: KeyboardInterrupt
+            return
+        signal.signal(signum, signal.SIG_DFL)  # end as the process would have: killed
+        os.kill(os.getpid(), signum)
+
+    signal.signal(sig, handler)
+
+
+def _end_open_runs(status: str) -> None:
+    for open_ in open_runs():
+        try:
+            end_run(open_, status)
+        except Exception as e:  # never mask the process's own failure
+            print(f"flowlineage: could not record run {open_.uid} as {status}: {e}",
+                  file=sys.stderr)
+
+
+def _at_exit() -> None:
+    _end_open_runs("completed" if _exit_code[0] == 0 else "errored")
+    Heartbeat.stop()
+
+
+class Heartbeat:
+    """A daemon thread stamping ``heartbeat_at`` on open runs, so reapers spot dead ones."""
+
+    _thread: threading.Thread | None = None
+    _stop = threading.Event()
+
+    @classmethod
+    def ensure_started(cls) -> None:
+        if cls._thread is not None and cls._thread.is_alive():
+            return
+        cls._stop.clear()
+        cls._thread = threading.Thread(target=cls._beat, name="flowlineage-heartbeat",
+                                       daemon=True)
+        cls._thread.start()
+
+    @classmethod
+    def stop(cls) -> None:
+        cls._stop.set()
+
+    @classmethod
+    def _beat(cls) -> None:
+        while not cls._stop.wait(HEARTBEAT_SECONDS):
+            ids = open_run_ids()
+            if not ids:
+                continue
+            try:
+                with get_instance().write() as s:
+                    s.execute(update(run).where(run.c.id.in_(ids), run.c._status_code < 0)
+                              .values(heartbeat_at=utcnow()))
+            except Exception:  # a missed beat is harmless; the next one retries
+                continue
