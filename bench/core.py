@@ -53,12 +53,12 @@ def make_files(folder: Path, n: int, tag: str) -> list[Path]:
 def register_one_by_one(tmp: Path, n: int, in_place: bool) -> float:
     """Artifacts/s saving ``n`` 1 KiB files one by one, in place or copied into storage."""
     import flowlineage as fl
-    from flowlineage.instance import get_instance
+    from flowlineage.adapters import register_storage
 
     folder = tmp / ("one-in-place" if in_place else "one-copied")
     paths = make_files(folder, n, folder.name)
     if in_place:
-        get_instance().register_storage(str(folder))
+        register_storage(str(folder))
     start = time.perf_counter()
     for p in paths:
         fl.Artifact(p, key=None if in_place else f"{folder.name}/{p.name}").save()
@@ -68,12 +68,12 @@ def register_one_by_one(tmp: Path, n: int, in_place: bool) -> float:
 def register_bulk(tmp: Path, n: int, in_place: bool) -> float:
     """Artifacts/s saving ``n`` 1 KiB files with one ``fl.save``."""
     import flowlineage as fl
-    from flowlineage.instance import get_instance
+    from flowlineage.adapters import register_storage
 
     folder = tmp / ("bulk-in-place" if in_place else "bulk-copied")
     paths = make_files(folder, n, folder.name)
     if in_place:
-        get_instance().register_storage(str(folder))
+        register_storage(str(folder))
     start = time.perf_counter()
     fl.save([fl.Artifact(p, key=None if in_place else f"{folder.name}/{p.name}")
              for p in paths])
@@ -81,7 +81,7 @@ def register_bulk(tmp: Path, n: int, in_place: bool) -> float:
 
 
 def hashing(tmp: Path, size_mib: int) -> tuple[float, float]:
-    from flowlineage.hashing import hash_file
+    from flowlineage.storage.hashing import hash_file
 
     path = tmp / "big.bin"
     block = os.urandom(2**20)
@@ -106,7 +106,7 @@ def hashing(tmp: Path, size_mib: int) -> tuple[float, float]:
 def build_chain(tmp: Path, hops: int) -> object:
     """A chain run0 → a0 → run1 → a1 ... built with the bulk API; returns the last artifact."""
     import flowlineage as fl
-    from flowlineage.ingest import get_or_create_transform, link_run_inputs, upsert_runs
+    from flowlineage.adapters import get_or_create_transform, link_run_inputs, upsert_runs
 
     tf = get_or_create_transform(key=f"chain-{hops}", type="function")
     ids = upsert_runs([{"reference_type": "bench_chain", "reference": f"{hops}:{i}",
@@ -121,7 +121,6 @@ def build_chain(tmp: Path, hops: int) -> object:
 
 
 def upstream(tmp: Path, hops: int) -> tuple[float, int, int]:
-    from flowlineage.instance import get_instance
     from sqlalchemy import event
 
     last = build_chain(tmp, hops)
@@ -130,6 +129,7 @@ def upstream(tmp: Path, hops: int) -> tuple[float, int, int]:
     def count(*args: object) -> None:
         statements.append(str(args[2]))
 
+    from flowlineage.db.engine import get_instance
     engine = get_instance().engine
     last.upstream()  # type: ignore[attr-defined]
     event.listen(engine, "before_cursor_execute", count)

@@ -20,7 +20,7 @@ from common import Figure, parser, report  # noqa: E402
 def build(n_runs: int, per_run: int) -> tuple[float, int]:
     """Runs in chains of 10 (each reads its predecessor's first output); returns seconds."""
     import flowlineage as fl
-    from flowlineage.ingest import (
+    from flowlineage.adapters import (
         get_or_create_transform,
         link_run_inputs,
         register_artifacts,
@@ -38,7 +38,7 @@ def build(n_runs: int, per_run: int) -> tuple[float, int]:
         run_ids = [ids[("scale", f"r{i}")] for i in refs]
         arts = register_artifacts([
             {"hash": f"{i:016x}{j:016x}", "_hash_type": "synthetic", "storage_id":
-             inst.storage.id, "_storage_key": f"scale/{i}/{j}.bin", "key": f"scale/{i}/{j}.bin",
+             inst.storage_id, "_storage_key": f"scale/{i}/{j}.bin", "key": f"scale/{i}/{j}.bin",
              "size": 1024, "run_id": run_ids[k]}
             for k, i in enumerate(refs) for j in range(per_run)])
         link_run_inputs([(run_ids[k], arts[f"{i - 1:016x}{0:016x}"])

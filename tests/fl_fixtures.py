@@ -7,7 +7,7 @@ from pathlib import Path
 
 import flowlineage as fl
 import pytest
-from flowlineage.instance import Instance
+from flowlineage.db.engine import Instance
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def s3_instance(
 ) -> Iterator[Instance]:
     """SQLite metadata with the default storage on the S3 test server."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint_url)  # type: ignore[attr-defined]
-    from flowlineage.storage import backend_for
+    from flowlineage.storage.backends import backend_for
 
     backend_for.cache_clear()
     inst = fl.connect(storage=f"s3://{s3_bucket}/lineage")

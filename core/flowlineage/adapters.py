@@ -10,7 +10,7 @@ from __future__ import annotations
 from .artifact.known import register_artifacts
 from .artifact.save import save_many
 from .cli.common import connect as cli_connect
-from .cli.common import print_json
+from .cli.common import parse_since, print_json
 from .db.engine import Instance, ensure_connected, get_instance
 from .db.enums import Branch, RunStatus
 from .db.schema import utcnow
@@ -54,6 +54,7 @@ __all__ = [
     "link_run_inputs",
     "notify",
     "orchestrator_of",
+    "parse_since",
     "print_json",
     "register_artifacts",
     "register_storage",

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import flowlineage as fl
 import pytest
+from flowlineage.adapters import register_storage
+from flowlineage.db.engine import Instance
 from flowlineage.errors import InvalidKey, StorageError, ValidationError
-from flowlineage.hashing import hash_file
-from flowlineage.instance import Instance
+from flowlineage.storage.hashing import hash_file
 
 
 def _file(tmp_path: Path, name: str, content: str) -> Path:
@@ -25,7 +26,7 @@ def test_file_is_copied_into_storage_and_loads(any_instance: Instance, tmp_path:
     assert art.id is not None and len(art.uid) == 20 and art.uid.endswith("0000")
     assert (art.hash, art.size) == hash_file(src)
     assert art._hash_type == "blake3" and art.suffix == ".csv"
-    assert art.path.startswith(any_instance.storage.root + "/.flowlineage/")
+    assert art.path.startswith(any_instance.storage_root + "/.flowlineage/")
     assert Path(art.path).read_bytes() == src.read_bytes()
     df = art.load()
     assert list(df["gene"]) == ["a", "b"]
@@ -129,7 +130,7 @@ def test_trash_and_permanent_delete(any_instance: Instance, tmp_path: Path) -> N
 def test_registered_root_keeps_files_in_place(instance: Instance, tmp_path: Path) -> None:
     workdir = tmp_path / "workflow"
     out = _file(workdir, "results/out.txt", "result")
-    instance.register_storage(str(workdir))
+    register_storage(str(workdir))
     art = fl.Artifact(out).save()
     assert art.key == "results/out.txt" and not art._key_is_virtual
     assert art.path == str(out)
@@ -190,7 +191,7 @@ def test_s3_objects_register_in_place(s3_instance: Instance, s3_fs: object, s3_b
 
 def test_failed_upload_leaves_no_row(fl_home: Path, s3_server: object, tmp_path: Path,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from flowlineage.storage import backend_for
+    from flowlineage.storage.backends import backend_for
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint_url)  # type: ignore[attr-defined]
     backend_for.cache_clear()

@@ -16,11 +16,11 @@ import flowlineage as fl
 import pytest
 import typer
 from flowlineage import plugins
-from flowlineage.cli import build_app, main
+from flowlineage.adapters import get_or_create_transform, link_run_inputs, upsert_runs
+from flowlineage.cli.app import build_app, main
+from flowlineage.db.engine import Instance
 from flowlineage.errors import DoesNotExist
 from flowlineage.hookspecs import hookimpl
-from flowlineage.ingest import get_or_create_transform, link_run_inputs, upsert_runs
-from flowlineage.instance import Instance
 from typer.testing import CliRunner, Result
 
 SCRIPT = Path(sys.executable).with_name("flowlineage")
@@ -154,7 +154,7 @@ def test_info_counts_records_and_lists_plugins(
     assert info["runs"] == {"scheduled": 0, "restarted": 0, "started": 0, "completed": 3,
                             "errored": 1, "aborted": 0}
     assert info["artifacts"] == 3 and info["collections"] == 1 and info["transforms"] == 3
-    assert info["dialect"] == "sqlite" and info["storage"] == fl.get_instance().storage.root
+    assert info["dialect"] == "sqlite" and info["storage"] == fl.get_instance().storage_root
     assert "test-adapter" in info["plugins"]
     assert {"name": "test-adapter", "reference_types": ["test_run"]} in info["adapters"]
     text = cli("info").stdout
@@ -329,10 +329,9 @@ def test_lineage_formats_directions_and_files(
 def test_export_needs_an_exporter_plugin(
     cli: Callable[..., Result], instance: Instance, no_plugins: None, tmp_path: Path
 ) -> None:
+    # the core names no exporter: without the plugin, there is no export command at all
     _user_error(cli("export", "openlineage", "-o", str(tmp_path / "e.jsonl")),
-                "no openlineage exporter is installed", "pip install 'flowlineage[openlineage]'")
-    _user_error(cli("export", "openlineage", "-o", "x", "--since", "yesterday"),
-                "neither an ISO date/time")
+                "No such command 'export'")
 
 
 def test_export_calls_the_exporter_hook(
@@ -367,6 +366,8 @@ def test_export_calls_the_exporter_hook(
     assert out.read_text().splitlines()[1] == UID_A
     assert exporter.progress[-1] == (4, 4) and exporter.since == [None]
     assert cli("export", "openlineage", "-o", str(out), "--since", "2024-05-01").exit_code == 0
+    _user_error(cli("export", "openlineage", "-o", "x", "--since", "yesterday"),
+                "neither an ISO date/time")
     assert exporter.since[-1] == datetime(2024, 5, 1, tzinfo=UTC)
     assert cli("export", "openlineage", "-o", str(out), "--since", "2h").exit_code == 0
     since = exporter.since[-1]
@@ -457,7 +458,7 @@ def test_console_script_user_errors(fl_home: Path, tmp_path: Path) -> None:
     for args, message in [
         (["init"], None),
         (["export", "openlineage", "-o", str(tmp_path / "e.jsonl")],
-         "Error: no openlineage exporter is installed: pip install 'flowlineage[openlineage]'"),
+         "Error: No such command 'export'. (see 'flowlineage --help')"),
         (["artifacts", "show", "nope"], "Error: no artifact matches 'nope'"),
         (["lineage", "x", "--depth", "zero"], "Error: Invalid value for '--depth'"),
     ]:

@@ -13,9 +13,9 @@ import flowlineage as fl
 import numpy as np
 import pandas as pd
 import pytest
+from flowlineage.db.engine import Instance
+from flowlineage.db.tables import collection_artifact, run_input_collection
 from flowlineage.errors import DoesNotExist, ValidationError
-from flowlineage.instance import Instance
-from flowlineage.models import collection_artifact, run_input_collection
 from sqlalchemy import func, select
 
 

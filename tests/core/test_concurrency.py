@@ -9,7 +9,7 @@ from pathlib import Path
 
 import flowlineage as fl
 import pytest
-from flowlineage.instance import Instance
+from flowlineage.db.engine import Instance
 
 SAME_BYTES = """
 import sys, time, flowlineage as fl
@@ -35,7 +35,7 @@ def test_eight_processes_saving_identical_bytes(any_instance: Instance, tmp_path
     data = tmp_path / "shared.bin"
     data.write_bytes(os.urandom(2**20))
     start = str(time.time() + 3)
-    procs = [_launch(SAME_BYTES, [url, any_instance.storage.root, str(data), start, str(i)])
+    procs = [_launch(SAME_BYTES, [url, any_instance.storage_root, str(data), start, str(i)])
              for i in range(8)]
     results = []
     for p in procs:
@@ -49,7 +49,7 @@ def test_eight_processes_saving_identical_bytes(any_instance: Instance, tmp_path
     linked = {art.run_id} | {r.id for r in art.recreating_runs}
     assert linked == run_ids and len(run_ids) == 8
     assert fl.Artifact.filter(key="shared.bin").count() == 1
-    stored = list(Path(any_instance.storage.root, ".flowlineage").iterdir())
+    stored = list(Path(any_instance.storage_root, ".flowlineage").iterdir())
     assert len([p for p in stored if p.suffix == ".bin"]) == 1  # losers removed their copies
 
 
@@ -67,7 +67,7 @@ with fl.track(transform="many"):
         fl.Artifact(p, key=f"{d.name}/{i}.txt").save()
 """
     url = any_instance.engine.url.render_as_string(hide_password=False)
-    procs = [_launch(script, [url, any_instance.storage.root, str(tmp_path / f"w{i}"),
+    procs = [_launch(script, [url, any_instance.storage_root, str(tmp_path / f"w{i}"),
                               str(per_process)]) for i in range(8)]
     for p in procs:
         _, err = p.communicate(timeout=1200)

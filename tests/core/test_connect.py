@@ -6,8 +6,8 @@ from pathlib import Path
 
 import flowlineage as fl
 import pytest
+from flowlineage.db.engine import Instance
 from flowlineage.errors import ConfigurationError, NotConnected
-from flowlineage.instance import Instance
 from sqlalchemy import text
 
 
@@ -16,7 +16,7 @@ def test_embedded_default_lives_under_home(fl_home: Path) -> None:
     try:
         assert inst.settings.db_url == f"sqlite:///{fl_home.resolve() / 'lineage.db'}"
         assert (fl_home / "lineage.db").exists()
-        assert inst.storage.root == str((fl_home / "storage").resolve())
+        assert inst.storage_root == str((fl_home / "storage").resolve())
         with inst.engine.connect() as conn:
             assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
             assert conn.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
@@ -31,12 +31,12 @@ def test_env_overrides(fl_home: Path, tmp_path: Path, monkeypatch: pytest.Monkey
     inst = fl.connect()
     try:
         assert (tmp_path / "other.db").exists()
-        assert inst.storage.root == str(tmp_path / "store")
+        assert inst.storage_root == str(tmp_path / "store")
     finally:
         fl.disconnect()
     explicit = fl.connect(f"sqlite:///{tmp_path / 'arg.db'}", storage=str(tmp_path / "s2"))
     try:
-        assert explicit.storage.root == str(tmp_path / "s2")
+        assert explicit.storage_root == str(tmp_path / "s2")
     finally:
         fl.disconnect()
 

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import flowlineage as fl
 import pytest
+from flowlineage.db.engine import Instance
 from flowlineage.errors import StorageError
-from flowlineage.instance import Instance
 from servers import PostgresServer, S3Server, find_pg_bindir
 from sqlalchemy import text
 
 BATCH_WRITER = """
 import sys, flowlineage as fl
-from flowlineage.ingest import get_or_create_transform, upsert_runs
+from flowlineage.adapters import get_or_create_transform, upsert_runs
 from flowlineage.errors import DatabaseError
 fl.connect(sys.argv[1], storage=sys.argv[2])
 tf = get_or_create_transform(key="batch-writer", type="script")
@@ -55,7 +55,7 @@ def test_sigkill_mid_transaction_leaves_whole_batches(any_instance: Instance) ->
     url = any_instance.engine.url.render_as_string(hide_password=False)
     batch = 2000
     for _ in range(3):
-        with _writer(url, any_instance.storage.root, batch) as proc:
+        with _writer(url, any_instance.storage_root, batch) as proc:
             assert proc.stdout is not None
             proc.stdout.readline()  # at least one batch committed
             time.sleep(0.05)
@@ -63,7 +63,7 @@ def test_sigkill_mid_transaction_leaves_whole_batches(any_instance: Instance) ->
             proc.wait(timeout=30)
         assert _fault_runs() % batch == 0  # never a partial transaction
     fl.disconnect()
-    inst = fl.connect(url, storage=any_instance.storage.root)  # the next connect works
+    inst = fl.connect(url, storage=any_instance.storage_root)  # the next connect works
     assert _fault_runs() >= batch
     if inst.dialect == "sqlite":
         with inst.engine.connect() as conn:

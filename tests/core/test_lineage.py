@@ -7,8 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import flowlineage as fl
-from flowlineage.ingest import get_or_create_transform, link_run_inputs
-from flowlineage.instance import Instance
+from flowlineage.adapters import get_or_create_transform, link_run_inputs
+from flowlineage.db.engine import Instance
 from sqlalchemy import event
 
 

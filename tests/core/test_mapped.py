@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from flowlineage.collection.mapped import MappedCollection
+from flowlineage.db.engine import Instance
 from flowlineage.errors import FlowlineageError, ValidationError
-from flowlineage.instance import Instance
-from flowlineage.mapped import MappedCollection
 
 VARS = {"a": ["g0", "g1", "g2", "g3"], "b": ["g3", "g2", "g4"], "c": ["g2", "g5", "g3"]}
 CELL_TYPES: dict[str, list[str | None]] = {

@@ -14,9 +14,9 @@ import flowlineage as fl
 import pytest
 import typer
 from flowlineage import hookspecs, plugins
+from flowlineage.db.engine import Instance
 from flowlineage.hookspecs import hookimpl
-from flowlineage.instance import Instance
-from flowlineage.storage import filesystem
+from flowlineage.storage.backends import filesystem
 
 DOCS = Path(__file__).parents[2] / "docs" / "plugins.md"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import flowlineage as fl
-from flowlineage.instance import Instance
+from flowlineage.db.engine import Instance
 from sqlalchemy import text
 from sqlalchemy.dialects import sqlite
 

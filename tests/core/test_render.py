@@ -15,17 +15,12 @@ from typing import Any
 
 import flowlineage as fl
 import pytest
+from flowlineage.adapters import get_or_create_transform, link_run_inputs, upsert_runs
+from flowlineage.db.engine import Instance
 from flowlineage.errors import ValidationError
-from flowlineage.ingest import get_or_create_transform, link_run_inputs, upsert_runs
-from flowlineage.instance import Instance
-from flowlineage.render import (
-    FORMATS,
-    build_graph,
-    layered_layout,
-    render,
-    to_html,
-    view_lineage,
-)
+from flowlineage.render.formats import FORMATS, render, to_html, view_lineage
+from flowlineage.render.graph import build_graph
+from flowlineage.render.layout import layered_layout
 
 CHROMIUM = "/usr/bin/chromium"
 ODD_KEY = 'odd "name" <b>&.txt'

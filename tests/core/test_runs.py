@@ -7,10 +7,10 @@ from pathlib import Path
 
 import flowlineage as fl
 import pytest
+from flowlineage.adapters import get_or_create_transform, upsert_runs
+from flowlineage.db.engine import Instance
+from flowlineage.db.enums import RunStatus
 from flowlineage.errors import DoesNotExist, InvalidLookup, MultipleResultsFound, ValidationError
-from flowlineage.ingest import get_or_create_transform, upsert_runs
-from flowlineage.instance import Instance
-from flowlineage.models import STATUS_CODES
 
 
 def _transform(key: str = "t.py") -> fl.Transform:
@@ -18,11 +18,12 @@ def _transform(key: str = "t.py") -> fl.Transform:
 
 
 def test_status_codes_match_lamindb(any_instance: Instance) -> None:
-    assert STATUS_CODES == {
+    codes = {status.name: int(status) for status in RunStatus}
+    assert codes == {
         "scheduled": -3, "restarted": -2, "started": -1, "completed": 0, "errored": 1, "aborted": 2,
     }
     tf = _transform()
-    for name, code in STATUS_CODES.items():
+    for name, code in codes.items():
         run = fl.Run(transform=tf, status=name).save()
         assert fl.Run.get(run.id)._status_code == code
         assert fl.Run.get(run.uid).status == name
@@ -166,12 +167,12 @@ def test_threads_have_their_own_current_run(instance: Instance) -> None:
 
 
 def test_register_artifacts_with_known_hashes(any_instance: Instance) -> None:
-    from flowlineage.ingest import register_artifacts
+    from flowlineage.adapters import register_artifacts
 
     tf = _transform()
     run = fl.Run(transform=tf).save()
     rows = [{"hash": f"md5:{i:032x}", "_hash_type": "nextflow", "storage_id":
-             any_instance.storage.id, "_storage_key": f"work/ab/{i}.txt", "key": f"{i}.txt",
+             any_instance.storage_id, "_storage_key": f"work/ab/{i}.txt", "key": f"{i}.txt",
              "size": i, "run_id": run.id} for i in range(20)]
     ids = register_artifacts(rows)
     assert len(ids) == 20

@@ -8,9 +8,9 @@ import sys
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from flowlineage import migrations
-from flowlineage.instance import Instance
-from flowlineage.schema import Base
+from flowlineage.db import migrations
+from flowlineage.db.engine import Instance
+from flowlineage.db.schema import Base
 
 
 def test_one_migration_head_and_it_is_the_fast_path_constant() -> None:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 from flowlineage.errors import InvalidKey, StorageError
-from flowlineage.hashing import hash_file, hash_folder
-from flowlineage.storage import FsspecBackend, LocalBackend, StorageBackend, validate_key
+from flowlineage.storage.backends import FsspecBackend, LocalBackend, StorageBackend
+from flowlineage.storage.hashing import hash_file, hash_folder
+from flowlineage.storage.keys import validate_key
 
 
 class StorageBackendSuite:

@@ -18,6 +18,7 @@ def flowlineage_adapters() -> dict[str, Any]:
     return {
         "name": "nextflow",
         "orchestrator": "nextflow",
+        "color": ("#ede9fe", "#6d28d9"),
         "reference_types": REFERENCE_TYPES,
         "commands": ["nextflow ingest-trace", "nextflow ingest-lineage", "nextflow serve"],
     }

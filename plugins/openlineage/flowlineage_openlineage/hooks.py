@@ -15,6 +15,7 @@ from flowlineage.adapters import hookimpl
 from .config import emitter
 
 if TYPE_CHECKING:
+    import typer
     from flowlineage import Artifact, Run
 
 FORMAT = "openlineage"
@@ -50,6 +51,14 @@ def flowlineage_artifact_saved(artifact: Artifact, run: Run | None) -> None:
     live = emitter()
     if live is not None and run is not None:
         live.artifact_saved(artifact, run)
+
+
+@hookimpl
+def flowlineage_register_commands(cli: typer.Typer) -> None:
+    """Add ``flowlineage export openlineage``."""
+    from .cli import register
+
+    register(cli)
 
 
 @hookimpl

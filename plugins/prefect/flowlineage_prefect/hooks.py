@@ -19,5 +19,6 @@ def flowlineage_adapters() -> dict[str, Any]:
     return {
         "name": "prefect",
         "orchestrator": "prefect",
+        "color": ("#dbeafe", "#1d4ed8"),
         "reference_types": REFERENCE_TYPES,
     }

@@ -15,5 +15,6 @@ def flowlineage_adapters() -> dict[str, Any]:
     return {
         "name": "snakemake",
         "orchestrator": "snakemake",
+        "color": ("#dcfce7", "#15803d"),
         "reference_types": REFERENCE_TYPES,
     }

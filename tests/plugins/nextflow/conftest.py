@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from flowlineage.instance import Instance
+from flowlineage.db.engine import Instance
 from nf_helpers import FIXTURES
 
 if not FIXTURES.is_dir():

@@ -8,7 +8,7 @@ import sys
 import time
 
 import flowlineage as fl
-from flowlineage.instance import Instance
+from flowlineage.db.engine import Instance
 from flowlineage_nextflow.trace import parse_trace
 from nf_helpers import TRACES
 
@@ -31,7 +31,7 @@ def test_eight_processes_tracking_and_ingesting(any_instance: Instance) -> None:
     tasks = len({row.hash for row in parse_trace(trace).rows})
     url = any_instance.engine.url.render_as_string(hide_password=False)
     start = str(time.time() + 3)
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, url, any_instance.storage.root,
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, url, any_instance.storage_root,
                                str(trace), start, str(i)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=os.environ.copy())
              for i in range(8)]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import flowlineage as fl
 import pytest
+from flowlineage.db.engine import Instance
 from flowlineage.errors import IngestionError
-from flowlineage.instance import Instance
 from flowlineage_nextflow.ingest_lineage import ingest_lineage
 from nf_helpers import FASTQC, QUANT, RUN, SESSION, TASK, build_lineage_store
 from test_ingest_trace import counts

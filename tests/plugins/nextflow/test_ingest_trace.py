@@ -10,9 +10,10 @@ from pathlib import Path
 
 import flowlineage as fl
 import pytest
+from flowlineage.db.engine import Instance, get_instance
+from flowlineage.db.tables import artifact_recreating_run, run_input_artifact
+from flowlineage.db.tables import run_feature_value as RunFeatureValue
 from flowlineage.errors import IngestionError
-from flowlineage.instance import Instance, get_instance
-from flowlineage.models import RunFeatureValue, artifact_recreating_run, run_input_artifact
 from flowlineage_nextflow.ingest_trace import ingest_trace
 from flowlineage_nextflow.trace import parse_trace
 from nf_helpers import TRACES, build_work_dir
@@ -110,12 +111,12 @@ def test_metrics_are_typed_numbers_and_queryable(instance: Instance) -> None:
     big = [r for r in rows if isinstance(r.metrics["peak_rss"], int)
            and r.metrics["peak_rss"] > 2**30]
     assert big  # the query below is not vacuous
-    heavy = select(RunFeatureValue.run_id).where(RunFeatureValue.name == "peak_rss",
-                                                 RunFeatureValue.value_num > 2**30)
+    heavy = select(RunFeatureValue.c.run_id).where(RunFeatureValue.c.name == "peak_rss",
+                                                 RunFeatureValue.c.value_num > 2**30)
     found = fl.Run.filter(fl.Run.id.in_(heavy)).all()
     assert sorted(r.name or "" for r in found) == sorted(r.name for r in big)
-    failed_127 = select(RunFeatureValue.run_id).where(RunFeatureValue.name == "exit",
-                                                      RunFeatureValue.value_num == 127)
+    failed_127 = select(RunFeatureValue.c.run_id).where(RunFeatureValue.c.name == "exit",
+                                                      RunFeatureValue.c.value_num == 127)
     assert fl.Run.filter(fl.Run.id.in_(failed_127), status="errored").count() == sum(
         r.exit == 127 for r in rows) == 12
 
@@ -158,7 +159,7 @@ def test_retried_then_completed_task(instance: Instance) -> None:
 
 def test_cached_tasks_are_completed_and_marked(instance: Instance) -> None:
     ingest_trace(TRACES / "paintorpipe__trace_cached.txt", run_id="p")
-    cached = select(RunFeatureValue.run_id).where(RunFeatureValue.name == "cached")
+    cached = select(RunFeatureValue.c.run_id).where(RunFeatureValue.c.name == "cached")
     assert fl.Run.filter(fl.Run.id.in_(cached), status="completed").count() == 54
 
 
@@ -216,12 +217,12 @@ def test_non_utf8_trace(instance: Instance, tmp_path: Path) -> None:
 
 def test_a_failure_midway_rolls_everything_back(instance: Instance,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    import flowlineage.ingest
+    import flowlineage.adapters
 
     def broken(values: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(flowlineage.ingest, "set_run_features", broken)
+    monkeypatch.setattr(flowlineage.adapters, "set_run_features", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         ingest_trace(TRACES / "chipseq__execution_trace_275rows.txt")
     assert counts() == (0, 0, 0, 0, 0)

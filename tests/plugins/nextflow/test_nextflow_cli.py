@@ -15,7 +15,7 @@ import flowlineage as fl
 import httpx
 import pytest
 from conftest import free_port
-from flowlineage.cli import build_app
+from flowlineage.cli.app import build_app
 from flowlineage_nextflow.trace import parse_trace
 from nf_helpers import RUN, TRACES, build_lineage_store, build_work_dir
 from typer.testing import CliRunner, Result

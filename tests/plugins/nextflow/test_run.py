@@ -13,7 +13,7 @@ from pathlib import Path
 import flowlineage as fl
 import flowlineage_nextflow
 import pytest
-from flowlineage.instance import Instance
+from flowlineage.db.engine import Instance
 from flowlineage_nextflow.trace import parse_trace
 from nf_helpers import SESSION, TASK, TRACES, build_lineage_store, build_work_dir, full_hash
 

@@ -14,7 +14,7 @@ import flowlineage as fl
 import httpx
 import pytest
 from conftest import TOKEN, Receiver
-from flowlineage.instance import Instance
+from flowlineage.db.engine import Instance
 from flowlineage_nextflow import weblog_server as server_module
 from flowlineage_nextflow.ingest_trace import ingest_trace
 from flowlineage_nextflow.trace import parse_trace

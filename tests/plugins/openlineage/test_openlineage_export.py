@@ -17,13 +17,13 @@ from typing import Any
 
 import flowlineage as fl
 import pytest
-from flowlineage.ingest import (
+from flowlineage.adapters import (
     get_or_create_transform,
     link_recreated,
     link_run_inputs,
     upsert_runs,
 )
-from flowlineage.instance import Instance
+from flowlineage.db.engine import Instance
 from typer.testing import CliRunner
 
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
@@ -149,7 +149,7 @@ def test_datasets_are_named_after_the_storage(
 ) -> None:
     data = build_runs(tmp_path / "files")
     events = _export(tmp_path / "events.jsonl")
-    root = instance.storage.root
+    root = instance.storage_root
     task_end = next(e for e in events if e["eventType"] == "FAIL")
     assert [(d["namespace"], d["name"]) for d in task_end["inputs"]] == [
         ("file", f"{root}/raw/counts.csv")]
@@ -173,7 +173,7 @@ def test_s3_datasets_use_the_bucket_namespace(
     art = fl.Artifact(str(tmp_path / "x.csv"), key="tables/x.csv",
                       run=fl.Run.get(ids[("test", "s3")])).save()
     events = _export(tmp_path / "events.jsonl")
-    bucket_root = s3_instance.storage.root  # s3://<bucket>/lineage
+    bucket_root = s3_instance.storage_root  # s3://<bucket>/lineage
     bucket = bucket_root.split("/")[2]
     output = events[-1]["outputs"][0]
     assert (output["namespace"], output["name"]) == (f"s3://{bucket}", "lineage/tables/x.csv")
@@ -199,7 +199,7 @@ def test_since_keeps_later_events_only(
 def test_export_command(
     instance: Instance, ol_plugin: ModuleType, validate_event: Validator, tmp_path: Path
 ) -> None:
-    from flowlineage.cli import build_app
+    from flowlineage.cli.app import build_app
 
     build_runs(tmp_path / "files")
     out = tmp_path / "cli.jsonl"

@@ -17,8 +17,8 @@ from typing import Any
 
 import flowlineage as fl
 import pytest
-from flowlineage.cli import main
-from flowlineage.instance import Instance
+from flowlineage.cli.app import main
+from flowlineage.db.engine import Instance
 
 Validator = Callable[[dict[str, Any]], None]
 
@@ -80,8 +80,8 @@ def test_reaped_runs_are_aborted(
     instance: Instance, ol_plugin: ModuleType, validate_event: Validator, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flowlineage.ingest import get_or_create_transform, upsert_runs
-    from flowlineage.schema import utcnow
+    from flowlineage.adapters import get_or_create_transform, upsert_runs
+    from flowlineage.db.schema import utcnow
     from flowlineage_openlineage.events import run_uuid
 
     tf = get_or_create_transform("prefect:flows.lost", type="flow")

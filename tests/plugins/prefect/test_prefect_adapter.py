@@ -14,9 +14,9 @@ from typing import Any
 import flowlineage as fl
 import prefect
 import pytest
+from flowlineage.db.engine import Instance
 from flowlineage.errors import ValidationError
-from flowlineage.hashing import hash_bytes, hash_file
-from flowlineage.instance import Instance
+from flowlineage.storage.hashing import hash_bytes, hash_file
 from flowlineage_prefect import FLOW_RUN, TASK_RUN, flow, task, tracked
 from flowlineage_prefect._adapter import _MARK
 from prefect.client.orchestration import get_client

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import flowlineage as fl
-from flowlineage.hashing import hash_file
-from flowlineage.instance import Instance
+from flowlineage.db.engine import Instance
+from flowlineage.storage.hashing import hash_file
 from flowlineage_prefect import FLOW_RUN, TASK_RUN, child_env, flow, task
 from prefect.runtime import task_run as runtime_task_run
 

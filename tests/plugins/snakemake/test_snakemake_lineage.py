@@ -12,8 +12,8 @@ from pathlib import Path
 
 import flowlineage as fl
 import pytest
-from flowlineage.hashing import hash_file
-from flowlineage.instance import Instance
+from flowlineage.db.engine import Instance
+from flowlineage.storage.hashing import hash_file
 from smk_helpers import SNAKEFILE, SNAKEMAKE, Runner, write_workflow
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -352,7 +352,7 @@ def test_copy_mode_and_unhashed_inputs(instance: Instance, workflow: Path,
 
     (inv,) = invocations()
     report = fl.Artifact.get(key="results/report.txt")
-    assert report._key_is_virtual and report.storage_id == instance.storage.id
+    assert report._key_is_virtual and report.storage_id == instance.storage_id
     assert Path(report.path).read_bytes() == (  # type: ignore[arg-type]
         workflow / "results" / "report.txt").read_bytes()
     assert inv.input_artifacts.count() == 0  # raw inputs were not hashed
