@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
+import flowlineage.demo
 import pytest
+from flowlineage.cli import build_app
+from typer.testing import CliRunner
 
 
 @pytest.mark.slow
@@ -58,3 +62,33 @@ def test_demo_without_a_home_prints_where_its_store_is(
                     "abc")
     assert f"explore:\n  export FLOWLINEAGE_HOME={tmp_path / 'h'}\n" in text
     assert "  flowlineage lineage abc\n" in text
+
+
+@pytest.mark.parametrize("args, env_home, want_home, want_out", [
+    ([], "fromenv", "fromenv", None),
+    (["--home", "opt", "--out", "site"], "fromenv", "opt", "site"),
+    ([], None, "tmp", None),
+])
+def test_demo_options_pick_home_and_out(
+    args: list[str], env_home: str | None, want_home: str, want_out: str | None,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[Path, Path | None]] = []
+    monkeypatch.setattr(flowlineage.demo, "run_demo",
+                        lambda home, out=None: calls.append((home, out)))
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.chdir(tmp_path)
+    if env_home is None:
+        monkeypatch.delenv("FLOWLINEAGE_HOME", raising=False)
+    else:
+        monkeypatch.setenv("FLOWLINEAGE_HOME", str(tmp_path / env_home))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    result = CliRunner().invoke(build_app(), ["demo", *args])
+    assert result.exit_code == 0, result.output
+    [(home, out)] = calls
+    if want_home == "tmp":
+        assert home.parent == tmp_path / "tmp" and home.name.startswith("flowlineage-demo-")
+    else:
+        assert home.resolve() == (tmp_path / want_home).resolve()
+    assert out == (None if want_out is None else Path(want_out))
