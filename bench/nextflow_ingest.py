@@ -27,8 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 from common import Figure, parser, report  # noqa: E402
 
-FIXTURES = Path(os.environ.get("FLOWLINEAGE_FIXTURES")
-                or Path(__file__).resolve().parents[2] / "shared" / "fixtures") / "nextflow"
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "nextflow"
 SOURCES = ["chipseq__execution_trace_275rows.txt", "openproblems__execution_trace_864rows.txt",
            "paintorpipe__trace_720rows_slurm.txt", "wfcommons__methylseq_execution_trace.3.txt"]
 TOKEN = "bench-token"

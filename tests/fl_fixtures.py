@@ -9,6 +9,9 @@ import flowlineage as fl
 import pytest
 from flowlineage.db.engine import Instance
 
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+"""The data files tests read (real Nextflow traces, records...); sources in SOURCES.md."""
+
 
 @pytest.fixture
 def fl_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

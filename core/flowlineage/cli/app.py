@@ -142,13 +142,19 @@ def info_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
 
 def demo_cmd(
     home: Annotated[Path | None, typer.Option(
-        "--home", help="FLOWLINEAGE_HOME for the demo (default: a new temporary folder).")] = None,
+        "--home", help="FLOWLINEAGE_HOME for the demo (default: $FLOWLINEAGE_HOME if set, "
+        "else a new temporary folder).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Folder for lineage.html (default: the current folder).")] = None,
 ) -> None:
     """Run Snakemake, Nextflow, a tracked script and Prefect into one lineage, offline."""
+    import os
     import tempfile
 
-    target = home or Path(tempfile.mkdtemp(prefix="flowlineage-demo-"))
-    run_demo(target)
+    env_home = os.environ.get("FLOWLINEAGE_HOME")
+    target = home or (Path(env_home).expanduser() if env_home else None) or Path(
+        tempfile.mkdtemp(prefix="flowlineage-demo-"))
+    run_demo(target, out=out)
 
 
 # ---------------------------------------------------------------- lineage

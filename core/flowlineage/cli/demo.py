@@ -9,7 +9,8 @@ subprocesses: the core imports no adapter), all recording into one embedded inst
 3. a tracked Python script merges the Nextflow output;
 4. a Prefect flow (``flowlineage_prefect``) reports on the Snakemake and script outputs.
 
-It then prints the upstream lineage of the report and writes ``lineage.html``.
+It then prints the upstream lineage of the report, writes ``lineage.html`` into the current
+folder (or ``out``) and prints the paths it wrote and commands to explore them.
 """
 
 from __future__ import annotations
@@ -153,8 +154,12 @@ def _tool(name: str) -> str:
     return str(path) if path.exists() else name
 
 
-def run_demo(home: Path, echo: bool = True) -> DemoResult:
-    """Run the demo into ``home`` (its FLOWLINEAGE_HOME) and return what it made."""
+def run_demo(home: Path, echo: bool = True, out: Path | None = None) -> DemoResult:
+    """Run the demo into ``home`` (its FLOWLINEAGE_HOME) and return what it made.
+
+    ``lineage.html`` goes to ``out`` (default: the current folder); Prefect keeps its state in
+    ``$PREFECT_HOME`` when set, else in ``home/prefect``.
+    """
 
     require("snakemake", "snakemake")
     require("prefect", "prefect")
@@ -163,7 +168,8 @@ def run_demo(home: Path, echo: bool = True) -> DemoResult:
     (project / "snakemake" / "data").mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("FLOWLINEAGE_", "PREFECT_"))}
-    env |= {"FLOWLINEAGE_HOME": str(home), "PREFECT_HOME": str(home / "prefect"),
+    prefect_home = os.environ.get("PREFECT_HOME") or str(home / "prefect")
+    env |= {"FLOWLINEAGE_HOME": str(home), "PREFECT_HOME": prefect_home,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PYTHONUNBUFFERED": "1",
             # Prefect's temporary local server; a loaded machine may need more than 20 s
             "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"}
@@ -204,7 +210,8 @@ def run_demo(home: Path, echo: bool = True) -> DemoResult:
         orchestrators = {orchestrator_of(r.reference_type, r.transform.key)
                          for r in lineage.run_list}
         text = view_lineage(final, "text")
-        html = home / "lineage.html"
+        html = (out or Path.cwd()).resolve() / "lineage.html"
+        html.parent.mkdir(parents=True, exist_ok=True)
         view_lineage(final, "html", html)
         fl.disconnect()
     finally:
@@ -217,5 +224,20 @@ def run_demo(home: Path, echo: bool = True) -> DemoResult:
     """))
     say(text)
     say(f"\norchestrators in this lineage: {', '.join(sorted(orchestrators))}")
-    say(f"wrote {html}")
+    say(_explore(home, project, html, final.uid))
     return DemoResult(final.uid, text, html, orchestrators)
+
+
+def _explore(home: Path, project: Path, html: Path, uid: str) -> str:
+    """The paths the demo wrote and the commands to explore them."""
+    current = os.environ.get("FLOWLINEAGE_HOME")
+    same = current is not None and Path(current).expanduser().resolve() == home
+    export = "" if same else f"\n  export FLOWLINEAGE_HOME={home}"
+    return (f"\nwrote:\n  {html}  (open it in a browser)\n"
+            f"  {home}  (the lineage store: FLOWLINEAGE_HOME)\n"
+            f"  {project}  (the demo's workflows and their files)\n"
+            f"explore:{export}\n"
+            f"  flowlineage lineage {uid}\n"
+            f"  flowlineage lineage {uid} --format html -o lineage.html\n"
+            f"  flowlineage runs list\n"
+            f"  flowlineage ui")

@@ -186,7 +186,7 @@ class Collector:
     def _connection(self) -> tuple[str | None, str | None]:
         """Database URL and storage root: the settings, else this process's instance."""
         db, storage = self.options.db, self.options.storage
-        instance_module = sys.modules.get("flowlineage.instance")
+        instance_module = sys.modules.get("flowlineage.db.engine")
         if db is not None or instance_module is None:
             return db, storage
         from flowlineage.errors import NotConnected

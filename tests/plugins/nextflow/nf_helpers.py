@@ -1,6 +1,6 @@
 """Builders for the Nextflow adapter tests: lineage stores, work directories, weblog replays.
 
-Everything is assembled from the shared fixture files (``$FLOWLINEAGE_FIXTURES/nextflow``):
+Everything is assembled from the fixture files in ``tests/fixtures/nextflow``:
 real trace rows, real lineage record shapes; only paths and keys are rewritten to point into
 a temporary directory.
 """
@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import fl_fixtures
 from flowlineage_nextflow.trace import TaskStatus, TraceRow, parse_trace
 
-SHARED = Path(os.environ.get("FLOWLINEAGE_FIXTURES")
-              or Path(__file__).resolve().parents[4] / "shared" / "fixtures")
-FIXTURES = SHARED / "nextflow"
+FIXTURES = fl_fixtures.FIXTURES / "nextflow"
 TRACES = FIXTURES / "trace"
 LINEAGE = FIXTURES / "lineage"
 

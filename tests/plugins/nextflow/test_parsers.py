@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import fl_fixtures
 import pytest
 from flowlineage.errors import IngestionError
 from flowlineage_nextflow.lineage_records import (
@@ -41,13 +41,7 @@ from flowlineage_nextflow.units import (
 )
 from flowlineage_nextflow.weblog_events import WeblogEventType, parse_weblog_event
 
-SHARED = Path(os.environ.get("FLOWLINEAGE_FIXTURES")
-              or Path(__file__).resolve().parents[4] / "shared" / "fixtures")
-FIXTURES = SHARED / "nextflow"
-if not FIXTURES.is_dir():
-    if os.environ.get("CI"):  # CI runs with ../shared beside the clone: never skip there
-        pytest.fail(f"Nextflow fixtures not found in {FIXTURES}", pytrace=False)
-    pytest.skip(f"Nextflow fixtures not found in {FIXTURES}", allow_module_level=True)
+FIXTURES = fl_fixtures.FIXTURES / "nextflow"
 
 TRACES = sorted((FIXTURES / "trace").glob("*.txt"))
 NONEMPTY_TRACES = [p for p in TRACES if p.read_text().count("\n") > 1]
@@ -62,7 +56,7 @@ SESSION = "065bdc6b-89b4-42ee-92c1-2a5af37f2c50"
 def stated_status_counts() -> dict[str, dict[str, int]]:
     """``statuses {...}`` per trace file, as SOURCES.md states them."""
     stated = {}
-    for line in (SHARED / "SOURCES.md").read_text().splitlines():
+    for line in (fl_fixtures.FIXTURES / "SOURCES.md").read_text().splitlines():
         match = re.match(r"\| `nextflow/trace/([^`]+)` .*?statuses (\{[^}]*\})", line)
         if match:
             stated[match[1]] = ast.literal_eval(match[2])
