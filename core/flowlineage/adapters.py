@@ -3,42 +3,56 @@
 Adapters (and any third-party plugin) import only ``flowlineage``, ``flowlineage.adapters``
 and ``flowlineage.errors``. Records are written through these idempotent bulk helpers, never
 through SQL; orchestrators are described to the core by the ``flowlineage_adapters`` hook.
+Names load on first use, so a plugin's hooks module can import ``hookimpl`` without loading
+the database layer.
 """
 
 from __future__ import annotations
 
-from .artifact.known import register_artifacts
-from .artifact.save import save_many
-from .cli.common import connect as cli_connect
-from .cli.common import parse_since, print_json
-from .db.engine import Instance, ensure_connected, get_instance
-from .db.enums import Branch, RunStatus
-from .db.schema import utcnow
-from .db.upserts import (
-    link_recreated,
-    link_run_inputs,
-    run_ids_with_feature,
-    set_run_features,
-    upsert_runs,
-)
-from .hookspecs import hookimpl
-from .optional import require
-from .plugins import hook, notify, orchestrator_of
-from .run.run import get_current_run
-from .run.transform import get_or_create_transform
-from .storage.hashing import hash_bytes, hash_file, hash_folder
-from .storage.keys import suffix
-from .storage.roots import register_storage
-from .tracking.ending import HEARTBEAT_SECONDS, end_run
-from .tracking.inputs import link_inputs
-from .tracking.state import reset_current_run, set_current_run
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {  # public name -> (module, attribute); loaded on first use
+    "Branch": ("db.enums", "Branch"),
+    "cli_connect": ("cli.common", "connect"),
+    "current_run": ("tracking.state", "current_run"),
+    "end_run": ("tracking.ending", "end_run"),
+    "ensure_connected": ("db.engine", "ensure_connected"),
+    "get_current_run": ("run.run", "get_current_run"),
+    "get_instance": ("db.engine", "get_instance"),
+    "get_or_create_transform": ("run.transform", "get_or_create_transform"),
+    "hash_bytes": ("storage.hashing", "hash_bytes"),
+    "hash_file": ("storage.hashing", "hash_file"),
+    "hash_folder": ("storage.hashing", "hash_folder"),
+    "HEARTBEAT_SECONDS": ("tracking.ending", "HEARTBEAT_SECONDS"),
+    "hook": ("plugins", "hook"),
+    "hookimpl": ("hookspecs", "hookimpl"),
+    "Instance": ("db.engine", "Instance"),
+    "link_inputs": ("tracking.inputs", "link_inputs"),
+    "link_recreated": ("db.upserts", "link_recreated"),
+    "link_run_inputs": ("db.upserts", "link_run_inputs"),
+    "notify": ("plugins", "notify"),
+    "orchestrator_of": ("plugins", "orchestrator_of"),
+    "parse_since": ("cli.common", "parse_since"),
+    "print_json": ("cli.common", "print_json"),
+    "register_artifacts": ("artifact.known", "register_artifacts"),
+    "register_storage": ("storage.roots", "register_storage"),
+    "require": ("optional", "require"),
+    "reset_current_run": ("tracking.state", "reset_current_run"),
+    "run_ids_with_feature": ("db.upserts", "run_ids_with_feature"),
+    "RunStatus": ("db.enums", "RunStatus"),
+    "save_many": ("artifact.save", "save_many"),
+    "set_current_run": ("tracking.state", "set_current_run"),
+    "set_run_features": ("db.upserts", "set_run_features"),
+    "suffix": ("storage.keys", "suffix"),
+    "upsert_runs": ("db.upserts", "upsert_runs"),
+    "utcnow": ("db.schema", "utcnow"),
+}
 
 __all__ = [
-    "HEARTBEAT_SECONDS",
     "Branch",
-    "Instance",
-    "RunStatus",
     "cli_connect",
+    "current_run",
     "end_run",
     "ensure_connected",
     "get_current_run",
@@ -47,8 +61,10 @@ __all__ = [
     "hash_bytes",
     "hash_file",
     "hash_folder",
+    "HEARTBEAT_SECONDS",
     "hook",
     "hookimpl",
+    "Instance",
     "link_inputs",
     "link_recreated",
     "link_run_inputs",
@@ -59,8 +75,9 @@ __all__ = [
     "register_artifacts",
     "register_storage",
     "require",
-    "run_ids_with_feature",
     "reset_current_run",
+    "run_ids_with_feature",
+    "RunStatus",
     "save_many",
     "set_current_run",
     "set_run_features",
@@ -68,3 +85,43 @@ __all__ = [
     "upsert_runs",
     "utcnow",
 ]
+
+if TYPE_CHECKING:
+    from .artifact.known import register_artifacts
+    from .artifact.save import save_many
+    from .cli.common import connect as cli_connect
+    from .cli.common import parse_since, print_json
+    from .db.engine import Instance, ensure_connected, get_instance
+    from .db.enums import Branch, RunStatus
+    from .db.schema import utcnow
+    from .db.upserts import (
+        link_recreated,
+        link_run_inputs,
+        run_ids_with_feature,
+        set_run_features,
+        upsert_runs,
+    )
+    from .hookspecs import hookimpl
+    from .optional import require
+    from .plugins import hook, notify, orchestrator_of
+    from .run.run import get_current_run
+    from .run.transform import get_or_create_transform
+    from .storage.hashing import hash_bytes, hash_file, hash_folder
+    from .storage.keys import suffix
+    from .storage.roots import register_storage
+    from .tracking.ending import HEARTBEAT_SECONDS, end_run
+    from .tracking.inputs import link_inputs
+    from .tracking.state import current_run, reset_current_run, set_current_run
+
+
+def __getattr__(name: str) -> Any:
+    target = _EXPORTS.get(name)
+    if target is None:
+        raise AttributeError(f"module 'flowlineage.adapters' has no attribute {name!r}")
+    value = getattr(import_module(f"flowlineage.{target[0]}"), target[1])
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

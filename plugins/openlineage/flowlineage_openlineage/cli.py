@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -44,5 +45,5 @@ def export_openlineage(
             format="openlineage", since=parse_since(since) if since else None, out=output,
             progress=report)
     if output != "-":
-        err.print(f"wrote {written} openlineage event(s) to {output}", markup=False)
+        print(f"wrote {written} openlineage event(s) to {output}", file=sys.stderr)
 

@@ -211,9 +211,9 @@ class Collector:
 def current_run_uid() -> str | None:
     """The uid of the run current in this thread, if this process tracks one.
 
-    Read from ``flowlineage.tracking`` only if it was imported: a process that never
-    imported it has no current run, and Snakemake need not load SQLAlchemy to find out.
+    ``current_run`` loads no database layer: Snakemake need not load SQLAlchemy to find out.
     """
-    tracking = sys.modules.get("flowlineage.tracking")
-    run = tracking.get_current_run() if tracking is not None else None
+    from flowlineage.adapters import current_run
+
+    run = current_run()
     return None if run is None else str(run.uid)
