@@ -513,8 +513,8 @@ def lineage_graph(kind: str, uid: str, direction: str = "both",
     for w in walks:
         runs += w.runs
         arts += w.artifacts
-        edges = w.edges() if kind == "collection" else w.all_edges
-        g.edges.update((f"{s[0]}:{s[1]}", f"{t[0]}:{t[1]}", k) for s, t, k in edges)
+        walked = w.edges() if kind == "collection" else w.all_edges
+        g.edges.update((f"{s[0]}:{s[1]}", f"{t[0]}:{t[1]}", k) for s, t, k in walked)
     truncated = len(runs) + len(arts) > MAX_GRAPH_NODES
     if truncated:
         keep = sorted(runs + arts, key=lambda x: x[1])[:MAX_GRAPH_NODES]

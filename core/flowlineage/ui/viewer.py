@@ -48,4 +48,4 @@ def render_html(graph: dict[str, Any]) -> str:
     return render("standalone.html", title=title, summary=summary, graph=graph,
                   css=Markup(static_text("app.css")),
                   scripts=[Markup(s) for s in scripts],
-                  script_hashes=" ".join(_sha256(s) for s in scripts))
+                  script_hashes=Markup(" ".join(_sha256(s) for s in scripts)))

@@ -6,6 +6,7 @@ import io
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -17,10 +18,12 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-component-update", "--disable-sync"]
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 
 @pytest.fixture
-def page() -> Iterator[object]:
+def page() -> Iterator[Page]:
     """A chromium page (the system browser) that may reach only 127.0.0.1."""
     if not Path(CHROMIUM).exists():
         pytest.skip("chromium is not installed (apt-get install chromium)")
@@ -44,9 +47,9 @@ def drawn_pixels(png: bytes) -> int:
     return sum(count for value, count in enumerate(image.histogram()) if value < 240)
 
 
-def test_browse_runs_to_artifact_graph(served: Served, store: Store, page: object,
+def test_browse_runs_to_artifact_graph(served: Served, store: Store, page: Page,
                                        tmp_path: Path) -> None:
-    pg: playwright_sync.Page = page  # type: ignore[assignment]
+    pg = page
     pg.goto(served.url + "/runs")
     rows = pg.locator("table.runs tbody tr")
     assert rows.count() == 2
