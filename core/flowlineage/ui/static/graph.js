@@ -17,7 +17,10 @@
     return text.length <= MAX_LABEL ? text : "\u2026" + text.slice(text.length - MAX_LABEL + 1);
   }
 
+  var INFO = {};
+
   function nodeElement(info) {
+    INFO[info.id] = info;
     var fill, stroke;
     if (info.kind === "run") {
       var c = COLORS[info.orchestrator] || COLORS.python;
@@ -28,7 +31,7 @@
       fill = ARTIFACT[0]; stroke = ARTIFACT[1];
     }
     return { group: "nodes", data: { id: info.id, label: short(info.label), kind: info.kind,
-      fill: fill, stroke: stroke, info: info } };
+      fill: fill, stroke: stroke } };
   }
 
   function edgeElement(e) {
@@ -78,8 +81,16 @@
     ];
   }
 
+  var BIG_LAYOUT = 1000;
+
   function layoutOptions(n) {
+    if (n > BIG_LAYOUT) {  // dagre's crossing minimisation is too slow for a quick first view
+      return { name: "breadthfirst", directed: true, spacingFactor: 0.9, animate: false,
+        fit: true, padding: 20, avoidOverlap: false,
+        transform: function (node, p) { return { x: p.y * 2.2, y: p.x / 2.2 }; } };
+    }
     return { name: "dagre", rankDir: "LR", nodeSep: n > 500 ? 8 : 16, rankSep: n > 500 ? 50 : 70,
+      ranker: n > 500 ? "longest-path" : "network-simplex",
       edgeSep: 6, animate: false, fit: true, padding: 20 };
   }
 
@@ -106,11 +117,15 @@
       cytoscape.use(cytoscapeDagre); cytoscape.__flDagre = true;
     }
     var cy = cytoscape({
-      container: box, elements: elementsOf(graph, null), style: style(big),
+      container: box, elements: [], style: style(big),
       layout: { name: "preset" }, minZoom: 0.02, maxZoom: 4,
       textureOnViewport: big, hideEdgesOnViewport: big, pixelRatio: big ? 1 : "auto",
       boxSelectionEnabled: false
     });
+    cy.startBatch();
+    cy.add(elementsOf(graph, null));
+    cy.endBatch();
+    var tInit = performance.now() - t0;
     var startId = graph.start.kind + ":" + graph.start.id;
     cy.getElementById(startId).addClass("start");
     var pathStart = null;
@@ -125,7 +140,7 @@
 
     function showDetails(node) {
       if (!details) return;
-      var info = node.data("info");
+      var info = INFO[node.id()];
       details.replaceChildren();
       details.appendChild(el("h3", info.kind + " " + info.label));
       var dl = el("dl");
@@ -207,7 +222,7 @@
         cy.nodes().removeClass("match");
         if (!q) return;
         var hits = cy.nodes().filter(function (nd) {
-          return String(nd.data("info").label).toLowerCase().indexOf(q) >= 0;
+          return String(INFO[nd.id()].label).toLowerCase().indexOf(q) >= 0;
         });
         hits.addClass("match");
         say(hits.length + " match(es)");
@@ -221,7 +236,7 @@
     relayout(function () {
       requestAnimationFrame(function () {
         var ms = performance.now() - t0;
-        window.flGraph = { cy: cy, ready: true, layoutMs: ms, firstRenderMs: performance.now() };
+        window.flGraph = { cy: cy, info: function (id) { return INFO[id]; }, ready: true, startMs: t0, initMs: tInit, layoutMs: ms, firstRenderMs: performance.now() };
         box.setAttribute("data-ready", "1");
         say(cy.nodes().length + " node(s), " + cy.edges().length + " edge(s)" +
           (graph.truncated ? " (truncated: the nearest nodes only)" : ""));
