@@ -61,7 +61,8 @@ def test_browse_runs_to_artifact_graph(served: Served, store: Store, page: Page,
     pg.click("a:text-is('clean.csv')")
     pg.wait_for_url(f"**/artifacts/{store.clean}")
     pg.wait_for_selector("#fl-graph[data-ready='1']")
-    labels = pg.evaluate("window.flGraph.cy.nodes().map(n => n.data('info').label)")
+    labels = pg.evaluate(
+        "window.flGraph.cy.nodes().map(n => window.flGraph.info(n.id()).label)")
     assert "raw.csv" in labels and "clean.csv" in labels
     assert pg.evaluate("window.flGraph.cy.nodes().filter(n => n.renderedWidth() > 5).length") \
         == len(labels)
@@ -70,7 +71,7 @@ def test_browse_runs_to_artifact_graph(served: Served, store: Store, page: Page,
     pg.evaluate("document.getElementById('fl-graph').scrollIntoView({block: 'start'})")
     pg.evaluate("new Promise(ok => requestAnimationFrame(() => ok(window.flGraph.cy.resize())))")
     pos = pg.evaluate("""(() => { const n = window.flGraph.cy.nodes().filter(
-        n => n.data('info').label === 'raw.csv')[0]; const p = n.renderedPosition();
+        n => window.flGraph.info(n.id()).label === 'raw.csv')[0]; const p = n.renderedPosition();
         const r = document.getElementById('fl-graph').getBoundingClientRect();
         return [r.left + p.x, r.top + p.y]; })()""")
     assert 0 < pos[1] < 900, pos
