@@ -147,7 +147,7 @@ def main() -> None:
     nodes = len(graph["nodes"])
     report("flowlineage ui", [
         Figure(f"lineage viewer, {nodes} nodes: first render in chromium", first_s, 2, "s",
-               note=f"{shown} drawn; dagre layout; median of 3"),
+               note=f"{shown} drawn; breadthfirst layout above 1,000 nodes; median of 3"),
         Figure(f"lineage viewer, {nodes} nodes: zoom step redraw", redraw_ms, 100, "ms",
                note="median of 20 steps"),
         Figure(f"GET /api/lineage upstream, {nodes} nodes", api_s * 1000, 1000, "ms",
