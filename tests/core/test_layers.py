@@ -15,8 +15,9 @@ import flowlineage.hookspecs
 CORE = Path(flowlineage.__file__).parent
 PLUGINS = CORE.parents[1] / "plugins"
 LAYERS = ["errors", "settings", "optional", "hookspecs", "plugins", "db", "storage", "tracking",
-          "lineage", "render", "run", "artifact", "collection", "context", "cli", "adapters"]
-"""Lowest first; a module may import only its own layer's modules and lower layers."""
+          "lineage", "render", "run", "artifact", "collection", "context", "cli|ui", "adapters"]
+"""Lowest first; a module may import only its own layer's modules and lower layers. The two
+front ends, ``cli`` and ``ui``, share the top layer."""
 PUBLIC = {"flowlineage", "flowlineage.adapters", "flowlineage.errors"}
 
 
@@ -61,7 +62,9 @@ def _imports(path: Path) -> list[tuple[str, bool]]:
 
 def _layer(module: str) -> int:
     parts = module.split(".")
-    return LAYERS.index(parts[1]) if len(parts) > 1 else len(LAYERS)
+    if len(parts) == 1:
+        return len(LAYERS)
+    return next(i for i, layer in enumerate(LAYERS) if parts[1] in layer.split("|"))
 
 
 def _graph() -> dict[str, list[tuple[str, bool]]]:

@@ -1,3 +1,3 @@
 """Owns the `flowlineage` command line: the typer app, record commands, the demo.
-May import: every layer below it (context, collection, artifact, run, render, ...).
+May import: ui (the other front end) and every layer below it.
 """

@@ -27,6 +27,7 @@ from ..render.formats import FORMATS, render
 from ..run.run import Run
 from ..run.transform import Transform
 from ..storage.roots import Storage
+from ..ui.cli import ui_command
 from .common import STATE, cells, connect, console, print_json, resolve_node
 from .demo import run_demo
 from .records import artifacts_app, collections_app, runs_app
@@ -210,6 +211,7 @@ def build_app() -> typer.Typer:
     app.add_typer(artifacts_app, name="artifacts")
     app.add_typer(collections_app, name="collections")
     app.command("lineage")(lineage_cmd)
+    app.command("ui")(ui_command)
     caller = get_plugin_manager().hook.flowlineage_register_commands
     for impl in caller.get_hookimpls():  # one by one: a broken plugin must not break the CLI
         try:

@@ -1,5 +1,5 @@
-"""The ``flowlineage ui`` web app and the self-contained lineage viewer (pages, API, static).
-Imports the public ``flowlineage`` facade anywhere; flowlineage internals only in ``queries``.
+"""Owns the ``flowlineage ui`` web app and the self-contained lineage viewer (pages, API, static).
+May import: cli (the other front end) and every layer below it; the database only in ``queries``.
 
 ``create_app(token)`` builds the Starlette app, ``serve(host, port, token)`` runs it,
 ``ui_command`` is the CLI entry and ``render_html(graph)`` writes one HTML file.

@@ -15,24 +15,22 @@ from typing import Any, Literal
 from sqlalchemy import Select, and_, func, literal, not_, or_, select
 from sqlalchemy.orm import aliased
 
-import flowlineage as fl
-from flowlineage.cli_common import connect as _cli_connect
-from flowlineage.edges import orchestrator_of
-from flowlineage.errors import DoesNotExist, FlowlineageError, ValidationError
-from flowlineage.instance import get_instance
-from flowlineage.lineage import Lineage
-from flowlineage.models import (
-    STATUS_CODES,
-    STATUS_NAMES,
-    Artifact,
-    Collection,
-    Run,
-    RunFeatureValue,
-    Transform,
-    collection_artifact,
-    run_input_artifact,
-)
-from flowlineage.query import MAIN, TRASH
+from ..artifact.artifact import Artifact
+from ..cli.common import connect as _cli_connect
+from ..collection.collection import Collection
+from ..db.engine import get_instance
+from ..db.enums import Branch, RunStatus
+from ..db.tables import collection_artifact, run_input_artifact
+from ..db.tables import run_feature_value as RunFeatureValue
+from ..errors import DoesNotExist, FlowlineageError, ValidationError
+from ..lineage.walk import Lineage
+from ..plugins import orchestrator_of
+from ..run.run import Run
+from ..run.transform import Transform
+
+MAIN, TRASH = Branch.main, Branch.trash
+STATUS_CODES = {s.name: int(s) for s in RunStatus}
+STATUS_NAMES = {int(s): s.name for s in RunStatus}
 
 ORCHESTRATORS = ("prefect", "snakemake", "nextflow", "python")
 STATUSES = tuple(STATUS_CODES)
@@ -308,8 +306,8 @@ def run_detail(uid: str) -> dict[str, Any]:
     with _read() as s:
         out["features"] = {
             name: value for name, value in s.execute(
-                select(RunFeatureValue.name, RunFeatureValue.value)
-                .where(RunFeatureValue.run_id == run.id).order_by(RunFeatureValue.name))
+                select(RunFeatureValue.c.name, RunFeatureValue.c.value)
+                .where(RunFeatureValue.c.run_id == run.id).order_by(RunFeatureValue.c.name))
         }
         report_env = {aid: a for aid, a in (
             (a.id, a) for a in s.scalars(select(Artifact).where(
@@ -546,4 +544,4 @@ def lineage_graph(kind: str, uid: str, direction: str = "both",
 
 def store_url() -> str:
     """The connected database URL, password hidden."""
-    return str(fl.get_instance().url)
+    return str(get_instance().url)
