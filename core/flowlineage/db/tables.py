@@ -104,6 +104,7 @@ run = Table(
     Column("report_id", ForeignKey("artifact.id", use_alter=True)),
     Column("environment_id", ForeignKey("artifact.id", use_alter=True)),
     Column("initiated_by_run_id", ForeignKey("run.id"), index=True),
+    Column("plan_id", ForeignKey("artifact.id", use_alter=True)),
     Column("created_by", String(255)),
     Column("_status_code", SmallInteger, nullable=False, default=int(RunStatus.scheduled),
            index=True),
@@ -169,6 +170,22 @@ collection = Table(
     Index(None, "key", "is_latest"),
 )
 
+artifact_location = Table(
+    "artifact_location", metadata, _id(),
+    Column("artifact_id", ForeignKey("artifact.id", ondelete="CASCADE"), nullable=False,
+           index=True),
+    Column("host", String(255)),
+    Column("path", String(2048), nullable=False),
+    Column("run_id", ForeignKey("run.id", ondelete="SET NULL"), index=True),
+    Column("size", BigInteger),
+    Column("mtime", Float),
+    Column("recorded_at", UTCDateTime, nullable=False, default=utcnow),
+    UniqueConstraint("path", "host", "artifact_id"),
+)
+"""Every place an artifact's bytes were seen: an absolute local path (symlinks resolved)
+with its ``host``, or a full URI (``s3://bucket/key``, ``host`` None); the run that wrote
+them there (None when the place was only read), their size and mtime then."""
+
 # ---------------------------------------------------------------- link tables
 
 
@@ -192,6 +209,13 @@ artifact_recreating_run = _link(
 )
 """Runs that saved identical content again (``artifact.recreating_runs``)."""
 run_input_collection = _link("run_input_collection", "run", "collection")
+run_input_run = Table(
+    "run_input_run", metadata,
+    Column("run_id", ForeignKey("run.id", ondelete="CASCADE"), primary_key=True),
+    Column("input_run_id", ForeignKey("run.id", ondelete="CASCADE"), primary_key=True,
+           index=True),
+)
+"""Runs whose in-memory result a run used (Prefect's ``task_inputs``): result edges."""
 collection_recreating_run = _link("collection_recreating_run", "collection", "run")
 collection_artifact = _link(
     "collection_artifact", "collection", "artifact", Column("order", Integer, nullable=False)

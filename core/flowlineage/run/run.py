@@ -49,6 +49,7 @@ class Run(Record, Base):
     report_id: Mapped[int | None]
     environment_id: Mapped[int | None]
     initiated_by_run_id: Mapped[int | None]
+    plan_id: Mapped[int | None]
     created_by: Mapped[str | None]
     _status_code: Mapped[int]
     created_at: Mapped[datetime]
