@@ -327,7 +327,10 @@ class Recorder:
             ids = upsert_runs([self._job_row(inv, j, now) for j in dirty])
             for j in dirty:
                 j.run_id = ids[(JOB_REFERENCE, f"{inv.workflow_id}:{j.jobid}")]
-        unsaved = [inv.jobs[i] for i in sorted(inv.unsaved)]
+        # in the order the jobs ended: a copy saved in the same batch as its source must not
+        # become the artifact's creator
+        unsaved = sorted((inv.jobs[i] for i in inv.unsaved),
+                         key=lambda j: (j.finished_at or inv.started_at, j.jobid))
         wanted = {j.run_id for j in dirty} | {j.run_id for j in unsaved}
         runs = {r.id: r for r in Run.filter(id__in=wanted).all()} if wanted else {}
         for j in dirty:
