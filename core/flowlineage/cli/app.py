@@ -1,9 +1,10 @@
 """The ``flowlineage`` command line (typer + rich).
 
 ``flowlineage init|info``, ``runs list|show|reap``, ``artifacts list|show``,
-``collections list|show``, ``lineage``, ``status``, ``check``, ``export openlineage`` and the subcommands plugins
-add through ``flowlineage_register_commands``. User errors (any ``FlowlineageError`` and bad
-arguments) print one line and exit with code 2; ``--debug`` shows the traceback instead.
+``collections list|show``, ``lineage``, ``status``, ``check``, ``export openlineage`` and the
+subcommands plugins add through ``flowlineage_register_commands``. User errors (any
+``FlowlineageError`` and bad arguments) print one line and exit with code 2; ``--debug``
+shows the traceback instead.
 """
 
 from __future__ import annotations
