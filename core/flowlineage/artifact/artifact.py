@@ -117,22 +117,27 @@ class Artifact(Record, Base):
             return super().get(idlike, **lookups)
         if idlike is not None:
             raise ValidationError("give an id or uid, or path=, not both")
-        query, matched_by = cls._by_path(path)
+        query, matched_by = cls._by_path(path, check=False)
         found = query.filter(**lookups).first()
+        if found is None and matched_by == "location":
+            query, matched_by = cls._by_path(path)
+            found = query.filter(**lookups).first()
         if found is None:
             raise DoesNotExist(f"no artifact matches {os.fspath(path)} and the lookups given")
         found.matched_by = matched_by
         return found
 
     @classmethod
-    def _by_path(cls, path: str | os.PathLike[str]
+    def _by_path(cls, path: str | os.PathLike[str], check: bool = True
                  ) -> tuple[QuerySet[Self], Literal["location", "content"]]:
+        """Artifacts recorded at ``path`` (without ``check``: unverified that any is), else
+        those with the content there; ``DoesNotExist`` when neither."""
         place, host = normalize(path)
         loc = tables.artifact_location.c
         recorded = select(cls).join(tables.artifact_location, loc.artifact_id == cls.id).where(
             at_path(place, host)).order_by(loc.recorded_at.desc(), loc.id.desc())
         query: QuerySet[Self] = QuerySet(cls, recorded)
-        if query.exists():
+        if not check or query.exists():
             return query, "location"
         if not local_or_remote_exists(place, host):
             raise DoesNotExist(f"nothing was recorded at {place} and no file or folder is there")

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 from collections.abc import Iterable
+from contextlib import suppress
 from datetime import datetime
 from functools import cache
 from typing import Any, Literal
@@ -58,7 +60,7 @@ def normalize(path: str | os.PathLike[str]) -> tuple[str, str | None]:
 def fingerprint(path: str) -> tuple[int, float]:
     """Size and mtime of a local file, or of a folder's files (total size, newest mtime)."""
     st = os.stat(path)
-    if not os.path.isdir(path):
+    if not stat.S_ISDIR(st.st_mode):
         return st.st_size, st.st_mtime
     size, mtime = 0, 0.0
     for folder, _, files in os.walk(path):
@@ -180,15 +182,17 @@ def record_locations(rows: Iterable[dict[str, Any]]) -> int:
 
     Each row holds ``artifact_id`` and ``path`` (local path, ``file://`` or remote URI) and
     optionally ``run_id`` (the run that wrote the bytes there), ``size`` and ``mtime``
-    (read from the file when left out). Recording a place again refreshes it.
+    (read from the file when left out). A row with ``host`` set has a normalized ``path``
+    already. Recording a place again refreshes it.
     """
     local: dict[tuple[str, str | None, int], dict[str, Any]] = {}
     now = utcnow()
     for row in rows:
-        path, host = normalize(row["path"])
+        path, host = (row["path"], row["host"]) if "host" in row else normalize(row["path"])
         size, mtime = row.get("size"), row.get("mtime")
-        if host is not None and (size is None or mtime is None) and os.path.exists(path):
-            size, mtime = fingerprint(path)
+        if host is not None and mtime is None:
+            with suppress(FileNotFoundError):
+                size, mtime = fingerprint(path)
         local[(path, host, row["artifact_id"])] = {
             "artifact_id": row["artifact_id"], "path": path, "host": host,
             "run_id": row.get("run_id"), "size": size, "mtime": mtime, "recorded_at": now,

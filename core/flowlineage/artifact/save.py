@@ -35,7 +35,7 @@ from ..storage.backends import backend_for
 from ..storage.hashing import FOLDER_HASH_TYPE, HASH_TYPE, hash_file, hash_folder
 from ..storage.keys import suffix, validate_key
 from ..storage.roots import Storage, default_storage, register_storage, root_of
-from .locations import record_locations
+from .locations import record_locations, this_host
 
 if TYPE_CHECKING:
     from .artifact import Artifact
@@ -424,8 +424,9 @@ def _location_rows(art: Artifact, pending: Pending, storage: Storage | None,
     """Where the bytes were saved from, written by ``run`` (not the temporary file of an
     in-memory object), and the copy flowlineage made in ``storage`` (written by no run)."""
     rows = []
-    if pending.tmp_dir is None:
+    if pending.tmp_dir is None:  # the source is normalized already (see ``prepare``)
         rows.append({"artifact_id": art.id, "path": pending.source, "size": art.size,
+                     "host": None if pending.remote else this_host(),
                      "run_id": run.id if run is not None else None})
     if storage is not None and art._key_is_virtual:
         rows.append({"artifact_id": art.id, "path": f"{storage.root}/{art._storage_key}",
