@@ -203,8 +203,9 @@ def record_locations(rows: Iterable[dict[str, Any]]) -> int:
     remote = [r for r in local.values() if r["host"] is None]
     on_host = [r for r in local.values() if r["host"] is not None]
     with inst.write() as s:
+        conn = s.connection()  # Core, not the ORM's bulk mode (which upserts row by row)
         for start in range(0, len(on_host), 2000):
-            s.execute(_upsert(inst.dialect), on_host[start : start + 2000])
+            conn.execute(_upsert(inst.dialect), on_host[start : start + 2000])
         if remote:  # no host: NULLs never conflict, so look the places up first
             _record_remote(s, remote)
     return len(local)
