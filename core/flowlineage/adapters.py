@@ -35,6 +35,7 @@ _EXPORTS = {  # public name -> (module, attribute); loaded on first use
     "orchestrator_of": ("plugins", "orchestrator_of"),
     "parse_since": ("cli.common", "parse_since"),
     "print_json": ("cli.common", "print_json"),
+    "record_locations": ("artifact.locations", "record_locations"),
     "register_artifacts": ("artifact.known", "register_artifacts"),
     "register_storage": ("storage.roots", "register_storage"),
     "require": ("optional", "require"),
@@ -72,6 +73,7 @@ __all__ = [
     "orchestrator_of",
     "parse_since",
     "print_json",
+    "record_locations",
     "register_artifacts",
     "register_storage",
     "require",
@@ -88,6 +90,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .artifact.known import register_artifacts
+    from .artifact.locations import record_locations
     from .artifact.save import save_many
     from .cli.common import connect as cli_connect
     from .cli.common import parse_since, print_json

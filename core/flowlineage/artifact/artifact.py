@@ -5,12 +5,13 @@ versions, loading, caching, trash, and navigation to runs.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal, Self
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Mapped
 
 from ..db import ids, tables
@@ -19,6 +20,7 @@ from ..db.enums import Branch
 from ..db.query import QuerySet
 from ..db.record import Record, entity, saved_id, through
 from ..db.schema import Base
+from ..errors import DoesNotExist, ValidationError
 from ..lineage.walk import Lineage, walk
 from ..render.formats import view_lineage
 from ..run.run import Run, get_current_run
@@ -27,6 +29,14 @@ from ..storage.roots import Storage, storage_by_id
 from ..tracking.inputs import link_inputs
 from .describe import describe_artifact
 from .io import cache_path, delete_permanently, load_path
+from .locations import (
+    Location,
+    at_path,
+    hash_of_place,
+    local_or_remote_exists,
+    locations_of,
+    normalize,
+)
 from .save import Pending, find_by_hash, prepare, save_one
 
 
@@ -57,6 +67,9 @@ class Artifact(Record, Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     _pending: Pending | None
+    matched_by: Literal["location", "content"] | None = None
+    """How ``get(path=...)`` found this artifact: a recorded location at the path, or (for a
+    path never recorded) the content hash of the bytes there."""
 
     def __init__(
         self,
@@ -82,7 +95,64 @@ class Artifact(Record, Base):
             return super().save()
         return save_one(self)
 
+    # ---------------------------------------------------------------- queries by path
+
+    @classmethod
+    def filter(cls, *clauses: ColumnElement[bool], path: str | os.PathLike[str] | None = None,
+               **lookups: Any) -> QuerySet[Self]:
+        """Artifacts matching lookups; with ``path=`` (relative, absolute, ``file://`` or a
+        URI such as ``s3://bucket/key``), those whose bytes were at that place, newest first,
+        or for a place never recorded, those with the content found there."""
+        if path is None:
+            return super().filter(*clauses, **lookups)
+        return cls._by_path(path)[0].filter(*clauses, **lookups)
+
+    @classmethod
+    def get(cls, idlike: int | str | None = None, *,
+            path: str | os.PathLike[str] | None = None, **lookups: Any) -> Self:
+        """One artifact by id, uid or lookups; with ``path=``, the newest content recorded
+        at that place, else the artifact whose content is there (``matched_by`` says which).
+        """
+        if path is None:
+            return super().get(idlike, **lookups)
+        if idlike is not None:
+            raise ValidationError("give an id or uid, or path=, not both")
+        query, matched_by = cls._by_path(path, check=False)
+        found = query.filter(**lookups).first()
+        if found is None and matched_by == "location":
+            query, matched_by = cls._by_path(path)
+            found = query.filter(**lookups).first()
+        if found is None:
+            raise DoesNotExist(f"no artifact matches {os.fspath(path)} and the lookups given")
+        found.matched_by = matched_by
+        return found
+
+    @classmethod
+    def _by_path(cls, path: str | os.PathLike[str], check: bool = True
+                 ) -> tuple[QuerySet[Self], Literal["location", "content"]]:
+        """Artifacts recorded at ``path`` (without ``check``: unverified that any is), else
+        those with the content there; ``DoesNotExist`` when neither."""
+        place, host = normalize(path)
+        loc = tables.artifact_location.c
+        recorded = select(cls).join(tables.artifact_location, loc.artifact_id == cls.id).where(
+            at_path(place, host)).order_by(loc.recorded_at.desc(), loc.id.desc())
+        query: QuerySet[Self] = QuerySet(cls, recorded)
+        if not check or query.exists():
+            return query, "location"
+        if not local_or_remote_exists(place, host):
+            raise DoesNotExist(f"nothing was recorded at {place} and no file or folder is there")
+        found: QuerySet[Self] = QuerySet(cls).filter(hash=hash_of_place(place, host))
+        if not found.exists():
+            raise DoesNotExist(f"{place} was never recorded and its content matches no artifact")
+        return found, "content"
+
     # ---------------------------------------------------------------- navigation
+
+    @property
+    def locations(self) -> QuerySet[Location]:
+        """Every place these bytes were seen, newest first, each with the run that wrote
+        them there and ``state()``."""
+        return locations_of(saved_id(self))
 
     @property
     def run(self) -> Run | None:
@@ -204,10 +274,14 @@ def existing_or_new_bytes(inst: Instance, data: bytes, name: str, kind: str) -> 
     found = find_by_hash(inst, hash_bytes(data))
     if found is not None:
         return found
-    with tempfile.TemporaryDirectory(prefix="fl-bytes-") as tmp:
+    tmp = tempfile.mkdtemp(prefix="fl-bytes-")
+    try:
         local = Path(tmp) / name
         local.write_bytes(data)
         art = Artifact(local, description=name, kind=kind)
         assert art._pending is not None
         art._pending.use_current_run = False
+        art._pending.tmp_dir = tmp  # a temporary file: no location, removed once saved
         return art.save()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

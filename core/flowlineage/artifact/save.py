@@ -35,6 +35,7 @@ from ..storage.backends import backend_for
 from ..storage.hashing import FOLDER_HASH_TYPE, HASH_TYPE, hash_file, hash_folder
 from ..storage.keys import suffix, validate_key
 from ..storage.roots import Storage, default_storage, register_storage, root_of
+from .locations import record_locations, this_host
 
 if TYPE_CHECKING:
     from .artifact import Artifact
@@ -185,6 +186,7 @@ def save_one(art: Artifact) -> Artifact:
                 _assign_version(conn, art, pending, _latest_by_key(conn, [art]).get(art.key))
                 art.run_id = run.id if run is not None else None
                 art.id = conn.execute(_statements()["insert"], _row(art)).scalar_one()
+                record_locations(_location_rows(art, pending, storage, run))
         if existing_id is not None:
             return _adopt_existing(inst, art, _load(existing_id), run)
     except exc.IntegrityError:
@@ -237,15 +239,17 @@ def save_many(artifacts: list[Artifact], max_workers: int | None = None) -> list
     with inst.write() as s:
         conn = s.connection()
         latest = _latest_by_key(conn, [j.art for j in new])
-        for job in new:
+        runs = [_run_for(job.pending) for job in new]
+        for job, run in zip(new, runs, strict=True):
             _assign_version(conn, job.art, job.pending, latest.get(job.art.key))
-            run = _run_for(job.pending)
             job.art.run_id = run.id if run is not None else None
         if new:
             ids = conn.execute(_statements()["insert_many"],
                                [_row(j.art) for j in new]).scalars()
             for job, id_ in zip(new, ids, strict=True):
                 job.art.id = id_
+            record_locations(row for job, run in zip(new, runs, strict=True)
+                             for row in _location_rows(job.art, job.pending, job.storage, run))
     for job in new:
         make_transient_to_detached(job.art)
         _finish(job.art)
@@ -408,9 +412,26 @@ def _adopt_existing(inst: Instance, art: Artifact, existing: Artifact, run: Run 
     """Make ``art`` stand for the already-saved ``existing`` and link ``run`` as recreating."""
     with inst.write() as s:
         adopt_saved(s, inst.dialect, art, existing, run, artifact_recreating_run, "artifact_id")
+        if art._pending is not None:
+            record_locations(_location_rows(art, art._pending, None, run))
     _finish(art)
     notify(hook().flowlineage_artifact_saved, artifact=art, run=run)
     return art
+
+
+def _location_rows(art: Artifact, pending: Pending, storage: Storage | None,
+                   run: Run | None) -> list[dict[str, Any]]:
+    """Where the bytes were saved from, written by ``run`` (not the temporary file of an
+    in-memory object), and the copy flowlineage made in ``storage`` (written by no run)."""
+    rows = []
+    if pending.tmp_dir is None:  # the source is normalized already (see ``prepare``)
+        rows.append({"artifact_id": art.id, "path": pending.source, "size": art.size,
+                     "host": None if pending.remote else this_host(),
+                     "run_id": run.id if run is not None else None})
+    if storage is not None and art._key_is_virtual:
+        rows.append({"artifact_id": art.id, "path": f"{storage.root}/{art._storage_key}",
+                     "size": art.size, "run_id": None})
+    return rows
 
 
 def _finish(art: Artifact) -> None:

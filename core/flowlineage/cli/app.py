@@ -1,9 +1,10 @@
 """The ``flowlineage`` command line (typer + rich).
 
 ``flowlineage init|info``, ``runs list|show|reap``, ``artifacts list|show``,
-``collections list|show``, ``lineage``, ``export openlineage`` and the subcommands plugins
-add through ``flowlineage_register_commands``. User errors (any ``FlowlineageError`` and bad
-arguments) print one line and exit with code 2; ``--debug`` shows the traceback instead.
+``collections list|show``, ``lineage``, ``status``, ``check``, ``export openlineage`` and the
+subcommands plugins add through ``flowlineage_register_commands``. User errors (any
+``FlowlineageError`` and bad arguments) print one line and exit with code 2; ``--debug``
+shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from ..run.run import Run
 from ..run.transform import Transform
 from ..storage.roots import Storage
 from ..ui.cli import ui_command
-from .common import STATE, cells, connect, console, print_json, resolve_node
+from .common import STATE, cells, connect, console, print_json
 from .demo import run_demo
+from .paths import check_cmd, resolve_path_or_node, status_cmd
 from .records import artifacts_app, collections_app, runs_app
 
 logger = logging.getLogger("flowlineage.cli")
@@ -163,8 +165,9 @@ def demo_cmd(
 
 def lineage_cmd(
     node: Annotated[str, typer.Argument(
-        metavar="ID", help="Artifact (id, uid, uid prefix, key) or run (id, uid, uid prefix); "
-        "run:ID / artifact:ID when ambiguous.")],
+        metavar="PATH|ID", help="An existing file or folder (or s3:// URI), else an artifact "
+        "(id, uid, uid prefix, key) or run (id, uid, uid prefix); run:ID / artifact:ID when "
+        "ambiguous.")],
     upstream: Annotated[bool, typer.Option(
         "--upstream/--downstream", help="Where the data came from, or where it went.")] = True,
     depth: Annotated[int | None, typer.Option("--depth", min=1, help="At most N hops.")
@@ -184,7 +187,7 @@ def lineage_cmd(
         raise typer.BadParameter(f"{format!r}: use one of {', '.join(FORMATS)}",
                                  param_hint="--format")
     connect()
-    record = resolve_node(node)
+    record = resolve_path_or_node(node)
     lineage = record.upstream(depth) if upstream else record.downstream(depth)
     text = render(lineage, format)
     if output is None:
@@ -211,6 +214,8 @@ def build_app() -> typer.Typer:
     app.add_typer(artifacts_app, name="artifacts")
     app.add_typer(collections_app, name="collections")
     app.command("lineage")(lineage_cmd)
+    app.command("status")(status_cmd)
+    app.command("check")(check_cmd)
     app.command("ui")(ui_command)
     caller = get_plugin_manager().hook.flowlineage_register_commands
     for impl in caller.get_hookimpls():  # one by one: a broken plugin must not break the CLI

@@ -331,12 +331,18 @@ def _record(plan: _Files) -> dict[str, int]:
     saved = fl.save([artifact(path, run, description)
                      for _, path, run, description, _ in plan.on_disk])
     ids.update((ref, saved_id(a)) for (ref, *_), a in zip(plan.on_disk, saved, strict=True))
-    from flowlineage.adapters import register_storage
+    from flowlineage.adapters import record_locations, register_storage
     rows = []
+    remote = []  # places of objects not on this machine's disk: their URIs
     for reference, row in plan.by_checksum:
         row = dict(row)
-        row["storage_id"] = register_storage(row.pop("_root")).id
+        root = row.pop("_root")
+        row["storage_id"] = register_storage(root).id
         rows.append((reference, row))
+        if not root.startswith("file:"):
+            remote.append((row, f"{root}/{row['_storage_key']}"))
     by_hash = register_artifacts([row for _, row in rows])
     ids.update((ref, by_hash[row["hash"]]) for ref, row in rows)
+    record_locations({"artifact_id": by_hash[row["hash"]], "path": uri, "run_id": row["run_id"],
+                      "size": row["size"]} for row, uri in remote)
     return ids

@@ -4,12 +4,15 @@ Paths (``pathlib.Path``) and ``fl.Artifact`` objects are found at any depth of l
 tuples, sets and dict values; everything else only shows up in the JSON-safe params.
 Parameters that are files are inputs; folders are not (a folder parameter is usually a
 working or output directory; pass a saved folder Artifact to record one as an input).
-Returned files and folders are outputs.
+Returned files and folders are outputs. Their key is their path relative to the flow's
+working directory (the current folder), or their absolute path without the leading ``/``
+for files outside it; the path itself is recorded as a location of the artifact.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
@@ -80,7 +83,7 @@ def link_input_data(run: Run, paths: list[Path], artifacts: list[Artifact]) -> N
 
 def _save_without_run(path: Path) -> Artifact:
     """Register a file no run created (``Artifact(path).save()`` credits the current run)."""
-    return Artifact(path, run=False).save()
+    return Artifact(path, key=workdir_key(path), run=False).save()
 
 
 def save_output_data(run: Run, paths: list[Path], artifacts: list[Artifact],
@@ -96,13 +99,22 @@ def save_output_data(run: Run, paths: list[Path], artifacts: list[Artifact],
             continue
         if keep_existing and existing_artifact(path) is not None:
             continue
-        todo.append(Artifact(path, run=run))
+        todo.append(Artifact(path, key=workdir_key(path), run=run))
     if len(todo) == 1:
         todo[0].save()
     elif todo:
         from flowlineage import save
 
         save(todo)
+
+
+def workdir_key(path: Path) -> str:
+    """The key of a file: its path relative to the working directory, never None."""
+    absolute = os.path.abspath(path)
+    rel = os.path.relpath(absolute, os.getcwd())
+    if rel == os.curdir or rel.split(os.sep, 1)[0] == os.pardir:
+        return Path(absolute).as_posix().lstrip("/")
+    return Path(rel).as_posix()
 
 
 def existing_artifact(path: Path) -> Artifact | None:

@@ -327,7 +327,10 @@ class Recorder:
             ids = upsert_runs([self._job_row(inv, j, now) for j in dirty])
             for j in dirty:
                 j.run_id = ids[(JOB_REFERENCE, f"{inv.workflow_id}:{j.jobid}")]
-        unsaved = [inv.jobs[i] for i in sorted(inv.unsaved)]
+        # in the order the jobs ended: a copy saved in the same batch as its source must not
+        # become the artifact's creator
+        unsaved = sorted((inv.jobs[i] for i in inv.unsaved),
+                         key=lambda j: (j.finished_at or inv.started_at, j.jobid))
         wanted = {j.run_id for j in dirty} | {j.run_id for j in unsaved}
         runs = {r.id: r for r in Run.filter(id__in=wanted).all()} if wanted else {}
         for j in dirty:
@@ -479,15 +482,20 @@ class Recorder:
                         description=None if inside else path, run=run, kind=kind)
 
     def _find_unhashed(self, inv: Invocation, paths: list[str]) -> None:
-        """Without input hashing: the latest artifact with the file's key and size."""
+        """Without input hashing: the latest artifact with the file's key and size (its
+        path is recorded as a place it was read from)."""
         from flowlineage import Artifact
+        from flowlineage.adapters import record_locations
 
         by_key = {os.path.relpath(p, inv.workdir): p for p in paths}
         found = Artifact.filter(key__in=list(by_key), is_latest=True).order_by("-id").all()
+        read = []
         for art in found:
             path = by_key.get(art.key or "")
             if path is not None and path not in inv.artifact_ids and art.size == _size(path):
                 inv.artifact_ids[path] = art.id
+                read.append({"artifact_id": art.id, "path": path, "run_id": None})
+        record_locations(read)
 
 
 def rule_block(text: str, rule: str) -> str | None:
