@@ -1,8 +1,9 @@
 """The ``flowlineage`` command line (typer + rich).
 
-``flowlineage init|info``, ``runs list|show|reap``, ``artifacts list|show``,
-``collections list|show``, ``lineage``, ``export openlineage`` and the subcommands plugins
-add through ``flowlineage_register_commands``. User errors (any ``FlowlineageError`` and bad
+``flowlineage init|info``, ``runs list|show|reap|delete``,
+``artifacts list|show|delete|restore``, ``collections list|show``, ``transforms list|show``,
+``search``, ``lineage``, ``demo``, ``ui`` and the subcommands plugins add through
+``flowlineage_register_commands``. User errors (any ``FlowlineageError`` and bad
 arguments) print one line and exit with code 2; ``--debug`` shows the traceback instead.
 """
 
@@ -31,6 +32,8 @@ from ..ui.cli import ui_command
 from .common import STATE, cells, connect, console, print_json, resolve_node
 from .demo import run_demo
 from .records import artifacts_app, collections_app, runs_app
+from .search import search_cmd
+from .transforms import transforms_app
 
 logger = logging.getLogger("flowlineage.cli")
 USER_ERROR = 2
@@ -235,6 +238,8 @@ def build_app() -> typer.Typer:
     app.add_typer(runs_app, name="runs")
     app.add_typer(artifacts_app, name="artifacts")
     app.add_typer(collections_app, name="collections")
+    app.add_typer(transforms_app, name="transforms")
+    app.command("search")(search_cmd)
     app.command("lineage")(lineage_cmd)
     app.command("ui")(ui_command)
     caller = get_plugin_manager().hook.flowlineage_register_commands
