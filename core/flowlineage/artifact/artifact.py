@@ -8,7 +8,7 @@ import os
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal, overload
 
 from sqlalchemy import update
 from sqlalchemy.orm import Mapped
@@ -25,7 +25,7 @@ from ..run.run import Run, get_current_run
 from ..storage.hashing import hash_bytes
 from ..storage.roots import Storage, storage_by_id
 from ..tracking.inputs import link_inputs
-from .describe import describe_artifact
+from .describe import describe_artifact, emit
 from .io import cache_path, delete_permanently, load_path
 from .save import Pending, find_by_hash, prepare, save_one
 
@@ -194,9 +194,18 @@ class Artifact(Record, Base):
         """The lineage as text, mermaid, dot, json or html; also written to ``path`` if given."""
         return view_lineage(self, format, path, direction, depth)
 
-    def describe(self, print_: bool = True) -> str:
-        """A readable summary: fields, storage, run, inputs and versions."""
-        return describe_artifact(self, print_)
+    @overload
+    def describe(self, print_: Literal[True] = ...) -> None: ...
+    @overload
+    def describe(self, print_: Literal[False]) -> str: ...
+    @overload
+    def describe(self, print_: bool) -> str | None: ...
+
+    def describe(self, print_: bool = True) -> str | None:
+        """Print a readable summary (fields, storage, run, inputs, versions) and return None;
+        with ``print_=False`` return it instead.
+        """
+        return emit(describe_artifact(self), print_)
 
 
 def existing_or_new_bytes(inst: Instance, data: bytes, name: str, kind: str) -> Artifact:

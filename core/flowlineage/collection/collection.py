@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, overload
 
 from sqlalchemy import select
 from sqlalchemy.orm import Mapped
 
 from ..artifact.artifact import Artifact
+from ..artifact.describe import emit
 from ..db import ids, tables
 from ..db.enums import Branch
 from ..db.query import QuerySet
@@ -278,6 +279,15 @@ class Collection(Record, Base):
         """
         return view_lineage(self, format, path, direction, depth)
 
-    def describe(self, print_: bool = True) -> str:
-        """A readable summary: fields, members, meta artifact, run, inputs-of and versions."""
-        return describe_collection(self, print_)
+    @overload
+    def describe(self, print_: Literal[True] = ...) -> None: ...
+    @overload
+    def describe(self, print_: Literal[False]) -> str: ...
+    @overload
+    def describe(self, print_: bool) -> str | None: ...
+
+    def describe(self, print_: bool = True) -> str | None:
+        """Print a readable summary (fields, members, meta artifact, run, inputs-of, versions)
+        and return None; with ``print_=False`` return it instead.
+        """
+        return emit(describe_collection(self), print_)
