@@ -8,7 +8,7 @@ import os
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Literal, overload
+from typing import IO, Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Mapped
@@ -25,12 +25,12 @@ from ..run.run import Run, get_current_run
 from ..storage.hashing import hash_bytes
 from ..storage.roots import Storage, storage_by_id
 from ..tracking.inputs import link_inputs
-from .describe import describe_artifact, emit
+from .describe import Described, describe_artifact
 from .io import cache_path, delete_permanently, load_path
 from .save import Pending, find_by_hash, prepare, save_one
 
 
-class Artifact(Record, Base):
+class Artifact(Record, Base, Described):
     """A file, folder or in-memory object saved to storage, identified by its content hash."""
 
     __table__ = tables.artifact
@@ -194,18 +194,9 @@ class Artifact(Record, Base):
         """The lineage as text, mermaid, dot, json or html; also written to ``path`` if given."""
         return view_lineage(self, format, path, direction, depth)
 
-    @overload
-    def describe(self, print_: Literal[True] = ...) -> None: ...
-    @overload
-    def describe(self, print_: Literal[False]) -> str: ...
-    @overload
-    def describe(self, print_: bool) -> str | None: ...
-
-    def describe(self, print_: bool = True) -> str | None:
-        """Print a readable summary (fields, storage, run, inputs, versions) and return None;
-        with ``print_=False`` return it instead.
-        """
-        return emit(describe_artifact(self), print_)
+    def _description(self) -> str:
+        """Fields, storage, run, inputs and versions (see ``describe()``)."""
+        return describe_artifact(self)
 
 
 def existing_or_new_bytes(inst: Instance, data: bytes, name: str, kind: str) -> Artifact:

@@ -6,12 +6,30 @@ As in lamindb, ``describe()`` prints and returns None (so a REPL shows it once);
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ..db.ids import VERSIONED_STEM_LEN
 
 if TYPE_CHECKING:
     from .artifact import Artifact
+
+
+class Described:
+    """``describe()`` for a record that can summarize itself (``_description()``)."""
+
+    def _description(self) -> str:
+        raise NotImplementedError
+
+    @overload
+    def describe(self, print_: Literal[True] = ...) -> None: ...
+    @overload
+    def describe(self, print_: Literal[False]) -> str: ...
+    @overload
+    def describe(self, print_: bool) -> str | None: ...
+
+    def describe(self, print_: bool = True) -> str | None:
+        """Print a readable summary and return None; with ``print_=False`` return it instead."""
+        return emit(self._description(), print_)
 
 
 def describe_artifact(art: Artifact) -> str:

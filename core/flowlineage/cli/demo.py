@@ -180,9 +180,10 @@ def run_demo(home: Path, echo: bool = True, out: Path | None = None) -> DemoResu
             print(message, flush=True)
 
     with progress("demo", total=4) as update:
-        def step(message: str) -> None:  # the next step begins
+        def step(message: str) -> None:  # the next step begins: the one before is done
             say(message)
-            update(advance=0, description=message.split(":", 1)[0])
+            update(advance=int(not message.startswith("1/")),
+                   description=message.split(":", 1)[0])
 
         step("1/4 Snakemake: cleaning raw counts (snakemake --logger flowlineage)")
         (project / "snakemake" / "Snakefile").write_text(SNAKEFILE)
@@ -190,21 +191,18 @@ def run_demo(home: Path, echo: bool = True, out: Path | None = None) -> DemoResu
         _run([_tool("snakemake"), "--logger", "flowlineage", "-j", "1", "--quiet", "progress"],
              project / "snakemake", env, "snakemake")
         clean = project / "snakemake" / "results" / "clean.tsv"
-        update()
 
         step("2/4 Nextflow: ingesting a run's lineage store (flowlineage nextflow "
              "ingest-lineage)")
         store, quant = _nextflow_sample(project / "nextflow")
         _run([_tool("flowlineage"), "nextflow", "ingest-lineage", str(store)], project, env,
              "nextflow ingest-lineage")
-        update()
 
         step("3/4 Python: a tracked script merges the Nextflow quantification")
         (project / "merge.py").write_text(MERGE_SCRIPT)
         merged = project / "merged.tsv"
         _run([sys.executable, "merge.py", str(quant), str(merged)], project, env,
              "tracked script")
-        update()
 
         step("4/4 Prefect: a flow reports on both (flowlineage_prefect)")
         (project / "report_flow.py").write_text(PREFECT_FLOW)

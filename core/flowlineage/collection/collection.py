@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Self, overload
+from typing import Any, Literal, Self
 
 from sqlalchemy import select
 from sqlalchemy.orm import Mapped
 
 from ..artifact.artifact import Artifact
-from ..artifact.describe import emit
+from ..artifact.describe import Described
 from ..db import ids, tables
 from ..db.enums import Branch
 from ..db.query import QuerySet
@@ -40,7 +40,7 @@ from .save import PendingCollection, delete_permanently, prepare, save_collectio
 Join = Literal["inner", "outer"]
 
 
-class Collection(Record, Base):
+class Collection(Record, Base, Described):
     """An ordered, versioned set of artifacts (seed ``lamindb.Collection``)."""
 
     __table__ = tables.collection
@@ -279,15 +279,6 @@ class Collection(Record, Base):
         """
         return view_lineage(self, format, path, direction, depth)
 
-    @overload
-    def describe(self, print_: Literal[True] = ...) -> None: ...
-    @overload
-    def describe(self, print_: Literal[False]) -> str: ...
-    @overload
-    def describe(self, print_: bool) -> str | None: ...
-
-    def describe(self, print_: bool = True) -> str | None:
-        """Print a readable summary (fields, members, meta artifact, run, inputs-of, versions)
-        and return None; with ``print_=False`` return it instead.
-        """
-        return emit(describe_collection(self), print_)
+    def _description(self) -> str:
+        """Fields, members, meta artifact, run, inputs-of and versions (see ``describe()``)."""
+        return describe_collection(self)
