@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {  # public name -> (module, attribute); loaded on first use
     "Branch": ("db.enums", "Branch"),
     "cli_connect": ("cli.common", "connect"),
+    "cli_progress": ("cli.common", "progress"),
     "current_run": ("tracking.state", "current_run"),
     "end_run": ("tracking.ending", "end_run"),
     "ensure_connected": ("db.engine", "ensure_connected"),
@@ -53,6 +54,7 @@ _EXPORTS = {  # public name -> (module, attribute); loaded on first use
 __all__ = [
     "Branch",
     "cli_connect",
+    "cli_progress",
     "current_run",
     "end_run",
     "ensure_connected",
@@ -94,6 +96,7 @@ if TYPE_CHECKING:
     from .artifact.save import save_many
     from .cli.common import connect as cli_connect
     from .cli.common import parse_since, print_json
+    from .cli.common import progress as cli_progress
     from .db.engine import Instance, ensure_connected, get_instance
     from .db.enums import Branch, RunStatus
     from .db.schema import utcnow

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from .errors import ConfigurationError
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,36 @@ class Settings:
 
 
 def normalize_root(root: str) -> str:
-    """Canonical form of a storage root: absolute local path or ``s3://bucket/prefix``."""
+    """Canonical form of a storage root: absolute local path or ``s3://bucket/prefix``.
+
+    Raise ``ConfigurationError`` for a URL whose scheme no fsspec filesystem handles.
+    """
     if "://" in root:
+        from fsspec.registry import known_implementations, registry
+
+        scheme = root.split("://", 1)[0]
+        if scheme not in known_implementations and scheme not in registry:
+            raise ConfigurationError(
+                f"unknown storage scheme {scheme!r} in {root!r}: use a local folder or "
+                "s3://bucket/prefix (FLOWLINEAGE_STORAGE or --storage)")
         return root.rstrip("/")
     return str(Path(root).expanduser().resolve())
+
+
+def writable_folder(path: Path, role: str, setting: str) -> None:
+    """Create ``path`` if missing; raise ``ConfigurationError`` naming ``setting`` (what to
+    change) when it is not a folder this process can write.
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        problem = None if os.access(path, os.W_OK | os.X_OK) else "not writable"
+    except OSError as e:
+        problem = e.strerror or type(e).__name__
+    if problem is not None:
+        raise ConfigurationError(f"{role} {path} is not a folder flowlineage can write "
+                                 f"({problem}): set {setting} to a writable folder")
+
+
+def hide_password(url: str) -> str:
+    """A database URL (even one SQLAlchemy cannot parse) with its password masked."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)

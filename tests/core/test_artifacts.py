@@ -205,7 +205,8 @@ def test_failed_upload_leaves_no_row(fl_home: Path, s3_server: object, tmp_path:
         backend_for.cache_clear()
 
 
-def test_describe(instance: Instance, tmp_path: Path) -> None:
+def test_describe(instance: Instance, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                  ) -> None:
     src = _file(tmp_path, "d.txt", "one")
     v1 = fl.Artifact(src, key="d.txt", description="described").save()
     src.write_text("two")
@@ -216,3 +217,5 @@ def test_describe(instance: Instance, tmp_path: Path) -> None:
     assert "Artifact d.txt" in text and f"hash: {v2.hash}" in text
     assert "input of 1 run(s)" in text
     assert "versions: 0000, 0001*" in text and v1.uid[:16] == v2.uid[:16]
+    assert v2.describe() is None  # printed once, not echoed again by a REPL
+    assert capsys.readouterr().out.strip() == text

@@ -469,3 +469,71 @@ def test_console_script_user_errors(fl_home: Path, tmp_path: Path) -> None:
             continue
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.startswith(message) and proc.stderr.count("\n") == 1, proc.stderr
+
+
+# ---------------------------------------------------------------- finishing touches
+
+
+def test_boolean_options_are_flags_in_help(cli: Callable[..., Result], fl_home: Path) -> None:
+    for args in (["--help"], ["runs", "list", "--help"], ["artifacts", "delete", "--help"],
+                 ["transforms", "show", "--help"], ["search", "--help"],
+                 ["nextflow", "ingest-trace", "--help"]):
+        result = cli(*args)
+        assert result.exit_code == 0, result.output
+        assert "<bool>" not in result.stdout, result.stdout
+    assert "--install-completion" in cli("--help").stdout
+
+
+def test_transforms_list_and_show(cli: Callable[..., Result], data: dict[str, Any]) -> None:
+    listed = _json(cli("transforms", "list", "--key", "snakemake:*", "--json"))
+    assert {t["key"]: t["runs"] for t in listed} == {"snakemake:Snakefile": 1,
+                                                     "snakemake:rule fetch": 2}
+    table = cli("transforms", "list", "--type", "flow")
+    assert "prefect:flows.etl" in table.stdout and "snakemake" not in table.stdout
+    shown = _json(cli("transforms", "show", "snakemake:rule fetch", "--json"))
+    assert shown["runs"] == 2 and {r["uid"] for r in shown["recent_runs"]} == {UID_A, UID_B}
+    text = cli("transforms", "show", "snakemake:rule fetch").stdout
+    assert "recent runs (2 of 2)" in text and UID_B in text
+
+
+def test_search_across_kinds(cli: Callable[..., Result], data: dict[str, Any]) -> None:
+    hits = _json(cli("search", "COUNTS", "--json"))
+    assert sorted((h["kind"], h["label"]) for h in hits) == [
+        ("artifact", "clean/counts.csv"), ("artifact", "raw/counts.csv"),
+        ("artifact", "raw/counts.csv")]
+    kinds = {h["kind"] for h in _json(cli("search", "snakemake", "--json"))}
+    assert kinds == {"transform"}
+    assert {h["kind"] for h in _json(cli("search", UID_A[:8], "--json"))} == {"run"}
+    assert [h["kind"] for h in _json(cli("search", "samples", "--json"))] == ["collection"]
+    assert "nothing matches 'zzz'" in cli("search", "zzz").stdout
+
+
+def test_artifacts_delete_and_restore(cli: Callable[..., Result],
+                                      data: dict[str, Any]) -> None:
+    uid = data["clean"].uid
+    moved = cli("artifacts", "delete", "clean/counts.csv")
+    assert moved.exit_code == 0 and f"artifacts restore {uid}" in moved.stdout
+    assert "clean/counts.csv" not in cli("artifacts", "list").stdout
+    assert cli("artifacts", "restore", uid).exit_code == 0
+    assert "clean/counts.csv" in cli("artifacts", "list").stdout
+    _user_error(cli("artifacts", "delete", uid, "--permanent"), "pass --yes")
+    _user_error(cli("artifacts", "delete", uid, "--permanent", "--yes"),
+                "belongs to collection(s)")
+    old = data["raw_v1"].uid
+    assert cli("artifacts", "delete", old, "--permanent", "--yes").exit_code == 0
+    _user_error(cli("artifacts", "show", old), f"no artifact matches '{old}'")
+
+
+def test_runs_delete_is_permanent_with_the_runs_it_initiated(
+    cli: Callable[..., Result], data: dict[str, Any]
+) -> None:
+    wf = data["wf"]
+    _user_error(cli("runs", "delete", wf.uid), "pass --yes", "2 run(s) it initiated",
+                "2 artifact(s) they created stay")
+    assert fl.Run.filter(id=wf.id).count() == 1  # nothing deleted without --yes
+    done = cli("runs", "delete", wf.uid, "--yes")
+    assert done.exit_code == 0 and "deleted 3 run(s)" in done.stdout
+    assert not fl.Run.filter(id__in=[wf.id, data["job1"].id, data["job2"].id]).exists()
+    raw = fl.Artifact.get(data["raw_v1"].uid)
+    assert raw.run_id is None  # the artifacts stay, without their creating run
+    assert fl.Run.filter(id=data["flow"].id).count() == 1

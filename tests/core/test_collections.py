@@ -285,6 +285,7 @@ def test_lineage_and_describe(any_instance: Instance, tmp_path: Path) -> None:
     text = coll.describe(print_=False)
     assert "grouped" in text and "p/0.parquet" in text and "p/1.parquet" in text
     assert f"input of 1 run(s): {consumer.uid}" in text
+    assert coll.describe() is None
 
 
 # ---------------------------------------------------------------- members on S3

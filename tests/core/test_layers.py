@@ -127,8 +127,8 @@ def test_public_names() -> None:
     for name in flowlineage.__all__:
         assert getattr(flowlineage, name) is not None
     assert set(flowlineage.adapters.__all__) == {
-        "Branch", "HEARTBEAT_SECONDS", "Instance", "RunStatus", "cli_connect", "current_run",
-        "end_run",
+        "Branch", "HEARTBEAT_SECONDS", "Instance", "RunStatus", "cli_connect", "cli_progress",
+        "current_run", "end_run",
         "ensure_connected", "get_current_run", "get_instance", "get_or_create_transform",
         "hash_bytes", "hash_file", "hash_folder", "hook", "hookimpl", "link_inputs",
         "link_recreated", "link_run_inputs", "notify", "orchestrator_of", "parse_since",

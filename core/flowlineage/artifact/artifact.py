@@ -27,7 +27,7 @@ from ..run.run import Run, get_current_run
 from ..storage.hashing import hash_bytes
 from ..storage.roots import Storage, storage_by_id
 from ..tracking.inputs import link_inputs
-from .describe import describe_artifact
+from .describe import Described, describe_artifact
 from .io import cache_path, delete_permanently, load_path
 from .locations import (
     Location,
@@ -40,7 +40,7 @@ from .locations import (
 from .save import Pending, find_by_hash, prepare, save_one
 
 
-class Artifact(Record, Base):
+class Artifact(Record, Base, Described):
     """A file, folder or in-memory object saved to storage, identified by its content hash."""
 
     __table__ = tables.artifact
@@ -264,9 +264,9 @@ class Artifact(Record, Base):
         """The lineage as text, mermaid, dot, json or html; also written to ``path`` if given."""
         return view_lineage(self, format, path, direction, depth)
 
-    def describe(self, print_: bool = True) -> str:
-        """A readable summary: fields, storage, run, inputs and versions."""
-        return describe_artifact(self, print_)
+    def _description(self) -> str:
+        """Fields, storage, run, inputs and versions (see ``describe()``)."""
+        return describe_artifact(self)
 
 
 def existing_or_new_bytes(inst: Instance, data: bytes, name: str, kind: str) -> Artifact:

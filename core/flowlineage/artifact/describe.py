@@ -1,8 +1,12 @@
-"""Readable summaries of records (``describe()``), rendered with rich when printing."""
+"""Readable summaries of records (``describe()``), rendered with rich when printing.
+
+As in lamindb, ``describe()`` prints and returns None (so a REPL shows it once);
+``describe(print_=False)`` returns the text instead.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ..db.ids import VERSIONED_STEM_LEN
 
@@ -10,7 +14,25 @@ if TYPE_CHECKING:
     from .artifact import Artifact
 
 
-def describe_artifact(art: Artifact, print_: bool = True) -> str:
+class Described:
+    """``describe()`` for a record that can summarize itself (``_description()``)."""
+
+    def _description(self) -> str:
+        raise NotImplementedError
+
+    @overload
+    def describe(self, print_: Literal[True] = ...) -> None: ...
+    @overload
+    def describe(self, print_: Literal[False]) -> str: ...
+    @overload
+    def describe(self, print_: bool) -> str | None: ...
+
+    def describe(self, print_: bool = True) -> str | None:
+        """Print a readable summary and return None; with ``print_=False`` return it instead."""
+        return emit(self._description(), print_)
+
+
+def describe_artifact(art: Artifact) -> str:
     """Fields, storage, creating run, inputs-of and versions of an artifact, as text."""
     lines = [f"Artifact {art.key or art.description or ''} (uid {art.uid})"]
     for name in ("key", "description", "suffix", "otype", "size", "n_files", "hash",
@@ -33,7 +55,7 @@ def describe_artifact(art: Artifact, print_: bool = True) -> str:
                 lines.append("  inputs of that run:")
                 lines.extend(f"    - {a.key or a.uid}" for a in inputs)
         lines.extend(usage_and_versions(art))
-    return emit(lines, print_)
+    return "\n".join(lines)
 
 
 def usage_and_versions(record: Any) -> list[str]:
@@ -49,11 +71,11 @@ def usage_and_versions(record: Any) -> list[str]:
     return lines
 
 
-def emit(lines: list[str], print_: bool) -> str:
-    """Join description lines; print them (plain, no markup) when ``print_``."""
-    text = "\n".join(lines)
-    if print_:
-        from rich.console import Console
+def emit(text: str, print_: bool) -> str | None:
+    """Print a description (plain, no markup) and return None, or return it unprinted."""
+    if not print_:
+        return text
+    from rich.console import Console
 
-        Console().print(text, markup=False, highlight=False)
-    return text
+    Console().print(text, markup=False, highlight=False, soft_wrap=True)
+    return None

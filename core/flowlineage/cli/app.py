@@ -1,10 +1,10 @@
 """The ``flowlineage`` command line (typer + rich).
 
-``flowlineage init|info``, ``runs list|show|reap``, ``artifacts list|show``,
-``collections list|show``, ``lineage``, ``status``, ``check``, ``export openlineage`` and the
-subcommands plugins add through ``flowlineage_register_commands``. User errors (any
-``FlowlineageError`` and bad arguments) print one line and exit with code 2; ``--debug``
-shows the traceback instead.
+``flowlineage init|info``, ``runs list|show|reap|delete``,
+``artifacts list|show|delete|restore``, ``collections list|show``, ``transforms list|show``,
+``search``, ``lineage``, ``status``, ``check``, ``demo``, ``ui`` and the subcommands plugins
+add through ``flowlineage_register_commands``. User errors (any ``FlowlineageError`` and bad
+arguments) print one line and exit with code 2; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -33,9 +33,13 @@ from .common import STATE, cells, connect, console, print_json
 from .demo import run_demo
 from .paths import check_cmd, resolve_path_or_node, status_cmd
 from .records import artifacts_app, collections_app, runs_app
+from .search import search_cmd
+from .transforms import transforms_app
 
 logger = logging.getLogger("flowlineage.cli")
 USER_ERROR = 2
+INTERNAL_ERROR = 1
+HELP_OPTIONS = ["-h", "--help"]
 
 
 class FlowlineageGroup(TyperGroup):
@@ -52,6 +56,7 @@ class FlowlineageGroup(TyperGroup):
     ) -> Any:
         """Run the CLI; return (or exit with, in standalone mode) the exit code."""
         STATE.reset()
+        _bare_flags(self)
         try:
             rv = super().main(args, prog_name, complete_var, False, windows_expand_args,
                               **extra)
@@ -70,9 +75,32 @@ class FlowlineageGroup(TyperGroup):
         except typer.Abort:
             typer.echo("Aborted.", err=True)
             code = 1
+        except OSError as e:  # a file or folder named on the command line, a port in use
+            if STATE.debug:
+                raise
+            where = f": {e.filename}" if e.filename else ""
+            _error(f"{e.strerror or e}{where}")
+            code = USER_ERROR
+        except Exception as e:  # a bug: one line, and how to see the traceback
+            if STATE.debug:
+                raise
+            _error(f"unexpected {type(e).__name__}: {e} (rerun with --debug for the traceback "
+                   "and please report it)")
+            code = INTERNAL_ERROR
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _bare_flags(command: Any) -> None:
+    """Show boolean flags as flags in help (``--json``, not ``--json <bool>``)."""
+    help_option = command.get_help_option(typer.Context(command,
+                                                        help_option_names=HELP_OPTIONS))
+    for param in [*command.params, *([help_option] if help_option is not None else [])]:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _bare_flags(sub)
 
 
 def _error(message: str) -> None:
@@ -203,9 +231,8 @@ def lineage_cmd(
 
 def build_app() -> typer.Typer:
     """The root Typer app with the core commands and every plugin's subcommands."""
-    app = typer.Typer(cls=FlowlineageGroup, no_args_is_help=True, add_completion=False,
-                      pretty_exceptions_enable=False, context_settings={
-                          "help_option_names": ["-h", "--help"]})
+    app = typer.Typer(cls=FlowlineageGroup, no_args_is_help=True, pretty_exceptions_enable=False,
+                      context_settings={"help_option_names": HELP_OPTIONS})
     app.callback()(_root)
     app.command("init")(init_cmd)
     app.command("info")(info_cmd)
@@ -213,6 +240,8 @@ def build_app() -> typer.Typer:
     app.add_typer(runs_app, name="runs")
     app.add_typer(artifacts_app, name="artifacts")
     app.add_typer(collections_app, name="collections")
+    app.add_typer(transforms_app, name="transforms")
+    app.command("search")(search_cmd)
     app.command("lineage")(lineage_cmd)
     app.command("status")(status_cmd)
     app.command("check")(check_cmd)

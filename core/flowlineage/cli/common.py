@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -71,6 +74,42 @@ def console(stderr: bool = False) -> Console:
     if out.is_terminal or "COLUMNS" in os.environ:
         return out
     return Console(stderr=stderr, highlight=False, width=PIPE_WIDTH)
+
+
+@contextmanager
+def progress(description: str, total: int | None = None, delay: float = 1.0
+             ) -> Iterator[Callable[..., None]]:
+    """A transient progress bar on stderr (a terminal only), shown once the work has taken
+    ``delay`` seconds; yields ``update(advance=1, description=None)``.
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    out = console(stderr=True)
+    counts = [MofNCompleteColumn()] if total is not None else []
+    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), *counts,
+                   TimeElapsedColumn(), console=out, transient=True,
+                   disable=not out.is_terminal)
+    task = bar.add_task(description, total=total)
+    timer = threading.Timer(delay, bar.start)
+    timer.daemon = True
+    timer.start()
+
+    def update(advance: int = 1, description: str | None = None) -> None:
+        bar.update(task, advance=advance, description=description)
+
+    try:
+        yield update
+    finally:
+        timer.cancel()
+        timer.join()
+        bar.stop()
 
 
 def print_json(data: Any) -> None:

@@ -31,6 +31,7 @@ from ..optional import require
 from ..plugins import orchestrator_of
 from ..render.formats import view_lineage
 from ..storage.hashing import hash_file
+from .common import progress
 
 SNAKEFILE = """\
 rule all:
@@ -178,28 +179,37 @@ def run_demo(home: Path, echo: bool = True, out: Path | None = None) -> DemoResu
         if echo:
             print(message, flush=True)
 
-    say("1/4 Snakemake: cleaning raw counts (snakemake --logger flowlineage)")
-    (project / "snakemake" / "Snakefile").write_text(SNAKEFILE)
-    (project / "snakemake" / "data" / "raw.tsv").write_text(RAW_TSV)
-    _run([_tool("snakemake"), "--logger", "flowlineage", "-j", "1", "--quiet", "progress"],
-         project / "snakemake", env, "snakemake")
-    clean = project / "snakemake" / "results" / "clean.tsv"
+    with progress("demo", total=4) as update:
+        def step(message: str) -> None:  # the next step begins: the one before is done
+            say(message)
+            update(advance=int(not message.startswith("1/")),
+                   description=message.split(":", 1)[0])
 
-    say("2/4 Nextflow: ingesting a run's lineage store (flowlineage nextflow ingest-lineage)")
-    store, quant = _nextflow_sample(project / "nextflow")
-    _run([_tool("flowlineage"), "nextflow", "ingest-lineage", str(store)], project, env,
-         "nextflow ingest-lineage")
+        step("1/4 Snakemake: cleaning raw counts (snakemake --logger flowlineage)")
+        (project / "snakemake" / "Snakefile").write_text(SNAKEFILE)
+        (project / "snakemake" / "data" / "raw.tsv").write_text(RAW_TSV)
+        _run([_tool("snakemake"), "--logger", "flowlineage", "-j", "1", "--quiet", "progress"],
+             project / "snakemake", env, "snakemake")
+        clean = project / "snakemake" / "results" / "clean.tsv"
 
-    say("3/4 Python: a tracked script merges the Nextflow quantification")
-    (project / "merge.py").write_text(MERGE_SCRIPT)
-    merged = project / "merged.tsv"
-    _run([sys.executable, "merge.py", str(quant), str(merged)], project, env, "tracked script")
+        step("2/4 Nextflow: ingesting a run's lineage store (flowlineage nextflow "
+             "ingest-lineage)")
+        store, quant = _nextflow_sample(project / "nextflow")
+        _run([_tool("flowlineage"), "nextflow", "ingest-lineage", str(store)], project, env,
+             "nextflow ingest-lineage")
 
-    say("4/4 Prefect: a flow reports on both (flowlineage_prefect)")
-    (project / "report_flow.py").write_text(PREFECT_FLOW)
-    report = project / "report.json"
-    _run([sys.executable, "report_flow.py", str(clean), str(merged)], project, env,
-         "prefect flow")
+        step("3/4 Python: a tracked script merges the Nextflow quantification")
+        (project / "merge.py").write_text(MERGE_SCRIPT)
+        merged = project / "merged.tsv"
+        _run([sys.executable, "merge.py", str(quant), str(merged)], project, env,
+             "tracked script")
+
+        step("4/4 Prefect: a flow reports on both (flowlineage_prefect)")
+        (project / "report_flow.py").write_text(PREFECT_FLOW)
+        report = project / "report.json"
+        _run([sys.executable, "report_flow.py", str(clean), str(merged)], project, env,
+             "prefect flow")
+        update()
 
     previous = os.environ.get("FLOWLINEAGE_HOME")
     os.environ["FLOWLINEAGE_HOME"] = str(home)
@@ -240,4 +250,4 @@ def _explore(home: Path, project: Path, html: Path, uid: str) -> str:
             f"  flowlineage lineage {uid}\n"
             f"  flowlineage lineage {uid} --format html -o lineage.html\n"
             f"  flowlineage runs list\n"
-            f"  flowlineage ui")
+            f"  flowlineage ui  (then open http://127.0.0.1:8765/artifacts/{uid} in a browser)")

@@ -1,15 +1,20 @@
-"""``flowlineage runs|artifacts|collections ...``: list, show and reap records."""
+"""``flowlineage runs|artifacts|collections ...``: list, show, reap, delete and restore."""
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from sqlalchemy import delete, select
 
 from ..artifact.artifact import Artifact
 from ..collection.collection import Collection
+from ..db import tables
+from ..db.engine import get_instance
 from ..db.enums import RunStatus
 from ..db.schema import utcnow
+from ..errors import ValidationError
 from ..plugins import hook, notify
 from ..render.graph import human_size
 from ..run.run import Run
@@ -37,18 +42,21 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")
 LimitOpt = Annotated[int, typer.Option("--limit", min=1, help="Show at most this many.")]
 KeyOpt = Annotated[str | None, typer.Option(
     "--key", help="Exact key; a trailing * matches a prefix (e.g. 'raw/*').")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
-def _table(*columns: str) -> Table:
+def table(*columns: str) -> Table:
+    """A table for people, one column per name."""
     from rich.table import Table
 
-    table = Table(show_edge=False, pad_edge=False, header_style="bold")
+    out = Table(show_edge=False, pad_edge=False, header_style="bold")
     for name in columns:
-        table.add_column(name, overflow="fold")
-    return table
+        out.add_column(name, overflow="fold")
+    return out
 
 
-def _details(title: str, rows: list[tuple[str, Any]]) -> None:
+def details(title: str, rows: list[tuple[str, Any]]) -> None:
+    """A title, then one ``name  value`` line per row that has a value."""
     from rich.table import Table
 
     grid = Table.grid(padding=(0, 2))
@@ -62,12 +70,23 @@ def _details(title: str, rows: list[tuple[str, Any]]) -> None:
     out.print(grid)
 
 
-def _listing(title: str, lines: list[str]) -> None:
+def listing(title: str, lines: list[str]) -> None:
+    """``title (n)`` and the lines indented, nothing when there are none."""
     if lines:
         out = console()
         out.print(f"{title} ({len(lines)})", style="bold", markup=False)
         for line in lines:
             out.print(f"  {line}", markup=False)
+
+
+def confirm(what: str, yes: bool) -> None:
+    """Go on with ``--yes`` or when the user agrees at a terminal; else stop, saying how."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise ValidationError(f"not confirmed: pass --yes to {what}")
+    if not typer.confirm(f"{what[0].upper()}{what[1:]}?"):
+        raise typer.Abort()
 
 
 def _transforms(runs: list[Run]) -> dict[int, Transform]:
@@ -91,7 +110,7 @@ def _run_brief(run: Run, tf: Transform | None = None) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- runs
 
-runs_app = typer.Typer(help="List, show and reap runs.", no_args_is_help=True)
+runs_app = typer.Typer(help="List, show, reap and delete runs.", no_args_is_help=True)
 
 
 @runs_app.command("list")
@@ -120,13 +139,13 @@ def runs_list(
         print_json([{**record_dict(r), "transform": transforms[r.transform_id].key}
                     for r in runs])
         return
-    table = _table("id", "uid", "transform", "status", "reference type", "started", "duration",
+    rows = table("id", "uid", "transform", "status", "reference type", "started", "duration",
                    "initiated by")
     for r in runs:
-        table.add_row(*cells(r.id, r.uid, transforms[r.transform_id].key, status_text(r.status),
+        rows.add_row(*cells(r.id, r.uid, transforms[r.transform_id].key, status_text(r.status),
                              r.reference_type, when(r.started_at),
                              duration_text(r.started_at, r.finished_at), r.initiated_by_run_id))
-    console().print(table)
+    console().print(rows)
 
 
 @runs_app.command("show")
@@ -156,7 +175,7 @@ def runs_show(
             "features": features,
         })
         return
-    _details(f"Run {run.uid}", [
+    details(f"Run {run.uid}", [
         ("id", run.id), ("name", run.name), ("transform", f"{tf.key} ({tf.type}, {tf.uid})"),
         ("status", status_text(run.status)), ("started", when(run.started_at)),
         ("finished", when(run.finished_at) if run.finished_at else None),
@@ -168,9 +187,9 @@ def runs_show(
         ("initiated by", f"{parent.uid} ({parent.transform.key})" if parent else None),
         ("initiated runs", children or None),
     ])
-    _listing("inputs", [_artifact_line(a) for a in inputs])
-    _listing("outputs", [_artifact_line(a) for a in outputs])
-    _listing("recreated", [_artifact_line(a) for a in recreated])
+    listing("inputs", [_artifact_line(a) for a in inputs])
+    listing("outputs", [_artifact_line(a) for a in outputs])
+    listing("recreated", [_artifact_line(a) for a in recreated])
 
 
 @runs_app.command("reap")
@@ -204,19 +223,57 @@ def runs_reap(
         return
     transforms = _transforms(runs)
     verb = "would mark" if dry_run else "marked"
-    table = _table("id", "uid", "transform", "started", "last heartbeat")
+    rows = table("id", "uid", "transform", "started", "last heartbeat")
     for r in runs:
-        table.add_row(*cells(r.id, r.uid, transforms[r.transform_id].key, when(r.started_at),
+        rows.add_row(*cells(r.id, r.uid, transforms[r.transform_id].key, when(r.started_at),
                              when(r.heartbeat_at)))
     out = console()
     if runs:
-        out.print(table)
+        out.print(rows)
     out.print(f"{verb} {len(runs)} run(s) silent for more than {older_than} as aborted")
+
+
+def _initiated_tree(root: int) -> list[int]:
+    """``root`` and every run it initiated, directly or not."""
+    run = tables.run
+    ids, frontier = [root], [root]
+    with get_instance().connection() as conn:
+        while frontier:
+            frontier = [i for i in conn.scalars(select(run.c.id).where(
+                run.c.initiated_by_run_id.in_(frontier))) if i not in ids]
+            ids += frontier
+    return ids
+
+
+@runs_app.command("delete")
+def runs_delete(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Id, uid or uid prefix.")],
+    yes: YesOpt = False,
+) -> None:
+    """Delete a run and the runs it initiated, permanently: runs have no trash.
+
+    The artifacts they created stay (without a creating run); their input links, features
+    and result edges go with them.
+    """
+    inst = connect()
+    run = resolve_run(run_id)
+    ids = _initiated_tree(run.id)
+    created = Artifact.filter(run_id__in=ids).count()
+    initiated = f" and the {len(ids) - 1} run(s) it initiated" if len(ids) > 1 else ""
+    kept = f" ({created} artifact(s) they created stay)" if created else ""
+    confirm(f"permanently delete run {run.uid} ({run.transform.key}){initiated}{kept}", yes)
+    with inst.write() as s:
+        s.execute(delete(tables.run).where(tables.run.c.id.in_(ids)))
+    console().print(f"deleted {len(ids)} run(s): {run.uid}{initiated}", markup=False)
 
 
 # ---------------------------------------------------------------- artifacts
 
-artifacts_app = typer.Typer(help="List and show artifacts.", no_args_is_help=True)
+artifacts_app = typer.Typer(help="List, show, delete and restore artifacts.",
+                            no_args_is_help=True)
+
+ArtifactArg = Annotated[str, typer.Argument(
+    metavar="ARTIFACT", help="Id, uid, uid prefix or key (latest version).")]
 
 
 @artifacts_app.command("list")
@@ -247,17 +304,16 @@ def artifacts_list(
     if as_json:
         print_json([record_dict(a) for a in arts])
         return
-    table = _table("id", "uid", "key", "size", "run", "created")
+    rows = table("id", "uid", "key", "size", "run", "created")
     for a in arts:
-        table.add_row(*cells(a.id, a.uid, a.key or a.description, human_size(a.size), a.run_id,
+        rows.add_row(*cells(a.id, a.uid, a.key or a.description, human_size(a.size), a.run_id,
                              when(a.created_at)))
-    console().print(table)
+    console().print(rows)
 
 
 @artifacts_app.command("show")
 def artifacts_show(
-    artifact_id: Annotated[str, typer.Argument(
-        metavar="ARTIFACT", help="Id, uid, uid prefix or key (latest version).")],
+    artifact_id: ArtifactArg,
     as_json: JsonOpt = False,
 ) -> None:
     """Show one artifact: storage, creating run, runs that read it, versions, collections."""
@@ -276,7 +332,7 @@ def artifacts_show(
             "collections": [{"uid": c.uid, "key": c.key} for c in collections],
         })
         return
-    _details(f"Artifact {art.key or art.uid}", [
+    details(f"Artifact {art.key or art.uid}", [
         ("id", art.id), ("uid", art.uid), ("key", art.key), ("description", art.description),
         ("size", human_size(art.size)), ("files", art.n_files), ("hash", art.hash),
         ("hash type", art._hash_type), ("path", art.path), ("type", art.otype),
@@ -285,11 +341,40 @@ def artifacts_show(
         ("run", f"{run.uid} ({run.transform.key}, {run.status})" if run else None),
     ])
     transforms = _transforms(used_by)
-    _listing("input of runs", [f"{r.uid}  {transforms[r.transform_id].key}  {r.status}"
+    listing("input of runs", [f"{r.uid}  {transforms[r.transform_id].key}  {r.status}"
                                for r in used_by])
     if len(versions) > 1:
-        _listing("versions", [v.uid + ("  (latest)" if v.is_latest else "") for v in versions])
-    _listing("collections", [f"{c.uid}  {c.key or '-'}" for c in collections])
+        listing("versions", [v.uid + ("  (latest)" if v.is_latest else "") for v in versions])
+    listing("collections", [f"{c.uid}  {c.key or '-'}" for c in collections])
+
+
+@artifacts_app.command("delete")
+def artifacts_delete(
+    artifact_id: ArtifactArg,
+    permanent: Annotated[bool, typer.Option(
+        "--permanent", help="Delete the record, and the bytes flowlineage copied into "
+        "storage, instead of moving it to the trash.")] = False,
+    yes: YesOpt = False,
+) -> None:
+    """Move an artifact to the trash (or, with --permanent, delete it)."""
+    connect()
+    art = resolve_artifact(artifact_id)
+    name = f"artifact {art.uid}" + (f" ({art.key})" if art.key else "")
+    if permanent:
+        confirm(f"permanently delete {name}", yes)
+    art.delete(permanent=permanent)
+    console().print(f"deleted {name}" if permanent else f"moved {name} to the trash; "
+                    f"'flowlineage artifacts restore {art.uid}' brings it back", markup=False)
+
+
+@artifacts_app.command("restore")
+def artifacts_restore(artifact_id: ArtifactArg) -> None:
+    """Bring an artifact back from the trash."""
+    connect()
+    art = resolve_artifact(artifact_id)
+    art.restore()
+    console().print(f"restored artifact {art.uid}" + (f" ({art.key})" if art.key else ""),
+                    markup=False)
 
 
 # ---------------------------------------------------------------- collections
@@ -307,11 +392,11 @@ def collections_list(key: KeyOpt = None, limit: LimitOpt = 50, as_json: JsonOpt 
     if as_json:
         print_json([{**record_dict(c), "n_artifacts": counts[c.id]} for c in cols])
         return
-    table = _table("id", "uid", "key", "artifacts", "run", "created")
+    rows = table("id", "uid", "key", "artifacts", "run", "created")
     for c in cols:
-        table.add_row(*cells(c.id, c.uid, c.key or c.description, counts[c.id], c.run_id,
+        rows.add_row(*cells(c.id, c.uid, c.key or c.description, counts[c.id], c.run_id,
                              when(c.created_at)))
-    console().print(table)
+    console().print(rows)
 
 
 @collections_app.command("show")
@@ -329,11 +414,11 @@ def collections_show(
         print_json({**record_dict(col), "run": _run_brief(run) if run else None,
                     "artifacts": [_artifact_brief(a) for a in members]})
         return
-    _details(f"Collection {col.key or col.uid}", [
+    details(f"Collection {col.key or col.uid}", [
         ("id", col.id), ("uid", col.uid), ("key", col.key), ("description", col.description),
         ("hash", col.hash), ("version", col.version), ("latest", col.is_latest),
         ("reference", f"{col.reference_type}: {col.reference}" if col.reference else None),
         ("created", when(col.created_at)),
         ("run", f"{run.uid} ({run.transform.key}, {run.status})" if run else None),
     ])
-    _listing("artifacts", [_artifact_line(a) for a in members])
+    listing("artifacts", [_artifact_line(a) for a in members])

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Mapped
 
 from ..artifact.artifact import Artifact
+from ..artifact.describe import Described
 from ..db import ids, tables
 from ..db.enums import Branch
 from ..db.query import QuerySet
@@ -39,7 +40,7 @@ from .save import PendingCollection, delete_permanently, prepare, save_collectio
 Join = Literal["inner", "outer"]
 
 
-class Collection(Record, Base):
+class Collection(Record, Base, Described):
     """An ordered, versioned set of artifacts (seed ``lamindb.Collection``)."""
 
     __table__ = tables.collection
@@ -278,6 +279,6 @@ class Collection(Record, Base):
         """
         return view_lineage(self, format, path, direction, depth)
 
-    def describe(self, print_: bool = True) -> str:
-        """A readable summary: fields, members, meta artifact, run, inputs-of and versions."""
-        return describe_collection(self, print_)
+    def _description(self) -> str:
+        """Fields, members, meta artifact, run, inputs-of and versions (see ``describe()``)."""
+        return describe_collection(self)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..artifact.artifact import Artifact
-from ..artifact.describe import emit, usage_and_versions
+from ..artifact.describe import usage_and_versions
 from ..db.enums import Branch
 from ..db.record import saved_id
 from ..lineage.edges import edges_between
@@ -141,7 +141,7 @@ def _graph(data: dict[str, Any]) -> render.Graph:
     return render.Graph(f"{start['kind']}:{start['id']}", data["direction"], nodes, edges)
 
 
-def describe_collection(coll: Collection, print_: bool = True) -> str:
+def describe_collection(coll: Collection) -> str:
     """Fields, members, meta artifact, run, inputs-of and versions of a collection, as text."""
     lines = [f"Collection {coll.key or coll.description or ''} (uid {coll.uid or 'unsaved'})"]
     for name in ("key", "description", "version", "hash", "reference", "reference_type",
@@ -164,4 +164,4 @@ def describe_collection(coll: Collection, print_: bool = True) -> str:
             tf = run.transform
             lines.append(f"  run: {run.uid} of {tf.type} {tf.key} ({run.status})")
         lines.extend(usage_and_versions(coll))
-    return emit(lines, print_)
+    return "\n".join(lines)

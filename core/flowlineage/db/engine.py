@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, exc, insert, select
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import ConfigurationError, DatabaseError, NotConnected
 from ..optional import require
-from ..settings import Settings, normalize_root
+from ..settings import Settings, hide_password, normalize_root, writable_folder
 from . import ids, tables
 from .migrations import upgrade
 
@@ -42,7 +42,8 @@ class Instance:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self._local = threading.local()
         self.caches: dict[str, Any] = {}
-        upgrade(self.engine)
+        with _mapped_errors(self.engine.url):
+            upgrade(self.engine)
         self.storage_root = settings.storage_root
         self.storage_id = self.register_root(settings.storage_root)
 
@@ -58,7 +59,7 @@ class Instance:
         if current is not None:
             yield current
             return
-        with _mapped_errors(), self._sessions() as session:
+        with _mapped_errors(self.engine.url), self._sessions() as session:
             yield session  # closing ends the read transaction; loaded objects stay usable
 
     @contextmanager
@@ -68,7 +69,7 @@ class Instance:
         if current is not None:
             yield current.connection()
             return
-        with _mapped_errors(), self.engine.connect() as conn:
+        with _mapped_errors(self.engine.url), self.engine.connect() as conn:
             yield conn
 
     @contextmanager
@@ -78,7 +79,7 @@ class Instance:
         if current is not None:
             yield current
             return
-        with _mapped_errors(), self._sessions() as session:
+        with _mapped_errors(self.engine.url), self._sessions() as session:
             _intent.write = True
             try:
                 session.connection()  # begins: BEGIN IMMEDIATE on SQLite
@@ -99,8 +100,8 @@ class Instance:
         """The id of a storage root's row, inserted if new (race-safe)."""
         root = normalize_root(root)
         kind = root.split("://", 1)[0] if "://" in root else "local"
-        if kind == "local":
-            Path(root).mkdir(parents=True, exist_ok=True)
+        if kind == "local" and not Path(root).is_dir():  # an existing one may be read-only
+            writable_folder(Path(root), "the storage root", "FLOWLINEAGE_STORAGE (or --storage)")
         t = tables.storage
         with self.write() as s:
             found = s.execute(select(t.c.id).where(t.c.root == root)).scalar()
@@ -131,25 +132,42 @@ def insert_ignore(dialect: str, table: Any) -> Any:
 
 
 @contextmanager
-def _mapped_errors() -> Iterator[None]:
+def _mapped_errors(url: URL) -> Iterator[None]:
+    """SQLAlchemy's driver errors as ``DatabaseError`` naming the database (never its
+    password) and, for operational errors, what to check; integrity errors pass through.
+    """
     try:
         yield
-    except exc.OperationalError as e:
-        raise DatabaseError(f"database error: {e.orig or e}; is the database reachable?") from e
     except exc.IntegrityError:
         raise
     except exc.DBAPIError as e:
-        raise DatabaseError(f"database error: {e.orig or e}") from e
+        reason = " ".join(str(e.orig or e).split())
+        if url.get_backend_name() == "postgresql":
+            where = f"PostgreSQL at {url.host or 'localhost'}:{url.port or 5432}"
+            what = f" (database {url.database!r}, user {url.username!r})"
+            hint = ("check that the server runs and accepts connections there, and the "
+                    "database, user and password in FLOWLINEAGE_DB (or --db)")
+        else:
+            where, what = f"SQLite database {url.database}", ""
+            hint = "check that the file and its folder are writable (FLOWLINEAGE_HOME)"
+        if not isinstance(e, exc.OperationalError):
+            raise DatabaseError(f"{where}: {reason}") from e
+        raise DatabaseError(f"{where}{what}: {reason}; {hint}") from e
 
 
 def _make_engine(settings: Settings) -> Engine:
     try:
         url = make_url(settings.db_url)
-    except exc.ArgumentError as e:
-        raise ConfigurationError(f"invalid database URL {settings.db_url!r}: {e}") from e
+    except (exc.ArgumentError, ValueError) as e:
+        raise ConfigurationError(f"invalid database URL {hide_password(settings.db_url)!r}: "
+                                 "use sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB"
+                                 ) from e
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
-            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(url.database).expanduser().resolve().parent
+            home = folder == settings.home
+            writable_folder(folder, "FLOWLINEAGE_HOME" if home else "the database folder",
+                            "FLOWLINEAGE_HOME" if home else "FLOWLINEAGE_DB (or --db)")
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,14 @@ def _connect() -> None:
     from flowlineage.adapters import cli_connect as connect
 
     connect()
+
+
+def _ingest(what: Path, ingest: Callable[[], IngestResult]) -> IngestResult:
+    """Run an ingestion under a progress bar (shown when it takes over a second)."""
+    from flowlineage.adapters import cli_progress
+
+    with cli_progress(f"recording {what}"):
+        return ingest()
 
 
 def _report(result: IngestResult, as_json: bool) -> None:
@@ -56,8 +65,8 @@ def ingest_trace_cmd(
     from .ingest_trace import ingest_trace
 
     _connect()
-    _report(ingest_trace(trace, run_id=run_id, run_name=run_name, pipeline=pipeline,
-                         workdir=workdir), as_json)
+    _report(_ingest(trace, lambda: ingest_trace(trace, run_id=run_id, run_name=run_name,
+                                                pipeline=pipeline, workdir=workdir)), as_json)
 
 
 @app.command("ingest-lineage")
@@ -72,13 +81,14 @@ def ingest_lineage_cmd(
     from .ingest_lineage import ingest_lineage
 
     _connect()
-    _report(ingest_lineage(store, pipeline=pipeline), as_json)
+    _report(_ingest(store, lambda: ingest_lineage(store, pipeline=pipeline)), as_json)
 
 
 @app.command("serve")
 def serve_cmd(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8585,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")
+                    ] = 8585,
     token: Annotated[str | None, typer.Option(
         "--token", envvar="FLOWLINEAGE_WEBLOG_TOKEN",
         help="Required token: -with-weblog http://HOST:PORT/<token>.")] = None,
