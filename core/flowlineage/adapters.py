@@ -36,6 +36,9 @@ _EXPORTS = {  # public name -> (module, attribute); loaded on first use
     "parse_since": ("cli.common", "parse_since"),
     "print_json": ("cli.common", "print_json"),
     "register_artifacts": ("artifact.known", "register_artifacts"),
+    "redact_args": ("tracking.redact", "redact_args"),
+    "redact_command": ("tracking.redact", "redact_command"),
+    "redact_params": ("tracking.redact", "redact_params"),
     "register_storage": ("storage.roots", "register_storage"),
     "require": ("optional", "require"),
     "reset_current_run": ("tracking.state", "reset_current_run"),
@@ -72,6 +75,9 @@ __all__ = [
     "orchestrator_of",
     "parse_since",
     "print_json",
+    "redact_args",
+    "redact_command",
+    "redact_params",
     "register_artifacts",
     "register_storage",
     "require",
@@ -111,6 +117,7 @@ if TYPE_CHECKING:
     from .storage.roots import register_storage
     from .tracking.ending import HEARTBEAT_SECONDS, end_run
     from .tracking.inputs import link_inputs
+    from .tracking.redact import redact_args, redact_command, redact_params
     from .tracking.state import current_run, reset_current_run, set_current_run
 
 
