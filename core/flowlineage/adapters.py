@@ -38,6 +38,9 @@ _EXPORTS = {  # public name -> (module, attribute); loaded on first use
     "print_json": ("cli.common", "print_json"),
     "record_locations": ("artifact.locations", "record_locations"),
     "register_artifacts": ("artifact.known", "register_artifacts"),
+    "redact_args": ("tracking.redact", "redact_args"),
+    "redact_command": ("tracking.redact", "redact_command"),
+    "redact_params": ("tracking.redact", "redact_params"),
     "register_storage": ("storage.roots", "register_storage"),
     "require": ("optional", "require"),
     "reset_current_run": ("tracking.state", "reset_current_run"),
@@ -76,6 +79,9 @@ __all__ = [
     "parse_since",
     "print_json",
     "record_locations",
+    "redact_args",
+    "redact_command",
+    "redact_params",
     "register_artifacts",
     "register_storage",
     "require",
@@ -117,6 +123,7 @@ if TYPE_CHECKING:
     from .storage.roots import register_storage
     from .tracking.ending import HEARTBEAT_SECONDS, end_run
     from .tracking.inputs import link_inputs
+    from .tracking.redact import redact_args, redact_command, redact_params
     from .tracking.state import current_run, reset_current_run, set_current_run
 
 

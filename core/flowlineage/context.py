@@ -27,6 +27,7 @@ from .run.transform import Transform, get_or_create_transform
 from .tracking import state
 from .tracking.ending import Heartbeat, finish, install_handlers
 from .tracking.environment import environment_json
+from .tracking.redact import redact_args, redact_params
 
 __all__ = ["finish", "track"]
 
@@ -78,8 +79,8 @@ def _start_run(tf: Transform, params: dict[str, Any] | None, parent: Run | None)
         raise ValidationError("params must be a dict of JSON-serialisable values")
     run = Run(
         transform_id=tf.id,
-        params=params,
-        cli_args=shlex.join(sys.argv[1:]) if len(sys.argv) > 1 else None,
+        params=redact_params(params),
+        cli_args=shlex.join(redact_args(sys.argv[1:])) if len(sys.argv) > 1 else None,
         initiated_by_run_id=parent.id if parent is not None else None,
         created_by=_user(),
         _status_code=int(RunStatus.started),

@@ -56,6 +56,14 @@ class StorageError(FlowlineageError):
     """Reading or writing artifact bytes failed (mapped from OS / fsspec / s3fs errors)."""
 
 
+class ContentChanged(StorageError):
+    """A file kept changing while it was read for saving, so no consistent copy was made."""
+
+
+class SpecialFile(ValidationError):
+    """A FIFO, device or socket was given where a regular file or folder is expected."""
+
+
 class IngestionError(FlowlineageError):
     """An orchestrator file or event could not be ingested; nothing was written.
 

@@ -132,7 +132,8 @@ def test_public_names() -> None:
         "ensure_connected", "get_current_run", "get_instance", "get_or_create_transform",
         "hash_bytes", "hash_file", "hash_folder", "hook", "hookimpl", "link_inputs",
         "link_recreated", "link_run_inputs", "notify", "orchestrator_of", "parse_since",
-        "print_json", "record_locations", "register_artifacts", "register_storage", "require",
+        "print_json", "record_locations", "redact_args", "redact_command", "redact_params",
+        "register_artifacts", "register_storage", "require",
         "reset_current_run", "run_ids_with_feature", "save_many", "set_current_run",
         "set_run_features", "suffix", "upsert_runs", "utcnow",
     }

@@ -1,8 +1,10 @@
 """Saving artifacts: locate and hash the content, deduplicate, version, store, insert.
 
-Order of work: hash → look up the hash (dedup) → copy bytes into storage when needed →
-insert the record in one write transaction. A unique constraint on ``hash`` settles races
-between concurrent writers: the loser drops its copy and returns the winner's artifact.
+Order of work: snapshot (one read that hashes the bytes and stages their copy) → look up
+the hash (dedup) → move the copy under its key → insert the record in one write
+transaction. A unique constraint on ``hash`` settles races between concurrent writers: the
+loser adopts the winner's artifact per conflicting item, drops its copy, and keeps the rest
+of its batch. Copies of a failed save are removed.
 """
 
 from __future__ import annotations
@@ -27,20 +29,23 @@ from ..db.enums import Branch
 from ..db.record import entity
 from ..db.schema import utcnow
 from ..db.tables import artifact_recreating_run
-from ..db.versioning import adopt_saved, next_version
+from ..db.versioning import adopt_saved, lock_families, next_version
 from ..errors import ValidationError
 from ..plugins import hook, notify
 from ..run.run import Run, get_current_run
 from ..storage.backends import backend_for
+from ..storage.files import require_regular
 from ..storage.hashing import FOLDER_HASH_TYPE, HASH_TYPE, hash_file, hash_folder
 from ..storage.keys import suffix, validate_key
 from ..storage.roots import Storage, default_storage, register_storage, root_of
+from ..storage.snapshot import Snapshot, take_snapshot
 from .locations import record_locations, this_host
 
 if TYPE_CHECKING:
     from .artifact import Artifact
 
 VIRTUAL_PREFIX = ".flowlineage"
+_INSERT_ATTEMPTS = 5  # rounds of "adopt what concurrent writers stored, insert the rest"
 
 
 @dataclass
@@ -87,6 +92,7 @@ def prepare(
         path = Path(source).expanduser()
         if not path.exists():
             raise ValidationError(f"no file or folder at {source}")
+        require_regular(path)
         source = str(path.resolve())
         is_dir = path.is_dir()
     name = source.rsplit("/", 1)[-1]
@@ -140,12 +146,21 @@ def locate(inst: Instance, pending: Pending) -> tuple[Storage, str | None]:
 
 
 def compute_hash(inst: Instance, art: Artifact, pending: Pending, storage: Storage,
-                 key: str | None) -> None:
-    """Set ``hash``, ``_hash_type``, ``size`` and ``n_files`` from the full content."""
+                 key: str | None) -> Snapshot | None:
+    """Set ``hash``, ``_hash_type``, ``size`` and ``n_files`` from the full content.
+
+    Local content to copy (``key`` None) is read once into a snapshot whose staged bytes are
+    the hashed ones; it is returned for ``_upload`` (or ``discard``).
+    """
+    snapshot = None
     if pending.remote:
         assert key is not None
         digest, size, n_files = storage.backend.content_hash(key)
         is_dir = n_files is not None
+    elif key is None:
+        snapshot = take_snapshot(pending.source, pending.is_dir, storage.backend.staging())
+        digest, size, n_files = snapshot.digest, snapshot.size, snapshot.n_files
+        is_dir = pending.is_dir
     elif pending.is_dir:
         digest, size, n_files = hash_folder(pending.source)
         is_dir = True
@@ -157,59 +172,48 @@ def compute_hash(inst: Instance, art: Artifact, pending: Pending, storage: Stora
     if is_dir:
         pending.is_dir = True
         art.suffix = ""
+    return snapshot
 
 
 # ---------------------------------------------------------------- saving
 
 
-def save_one(art: Artifact) -> Artifact:
-    """Save one artifact (see ``Artifact.save``)."""
-    inst = get_instance()
-    pending = art._pending
-    assert pending is not None
-    storage, in_place_key = locate(inst, pending)
-    compute_hash(inst, art, pending, storage, in_place_key)
-    run = _run_for(pending)
-    copy = in_place_key is None
-    if copy:  # look before copying bytes that may already be stored
-        with inst.connection() as conn:
-            existing_id = _id_by_hash(conn, art.hash)
-        if existing_id is not None:
-            return _adopt_existing(inst, art, _load(existing_id), run)
-    _assign_location(art, storage, in_place_key)
-    uploaded = _upload(inst, art, pending, storage)
-    try:
-        with inst.write() as s:
-            conn = s.connection()
-            existing_id = None if copy else _id_by_hash(conn, art.hash)
-            if existing_id is None:
-                _assign_version(conn, art, pending, _latest_by_key(conn, [art]).get(art.key))
-                art.run_id = run.id if run is not None else None
-                art.id = conn.execute(_statements()["insert"], _row(art)).scalar_one()
-                record_locations(_location_rows(art, pending, storage, run))
-        if existing_id is not None:
-            return _adopt_existing(inst, art, _load(existing_id), run)
-    except exc.IntegrityError:
-        existing = find_by_hash(inst, art.hash)
-        if existing is None:
-            raise
-        if uploaded:
-            storage.backend.delete(art._storage_key)
-        return _adopt_existing(inst, art, existing, run)
-    make_transient_to_detached(art)
-    _finish(art)
-    notify(hook().flowlineage_artifact_saved, artifact=art, run=run)
-    return art
-
-
 @dataclass
 class _Job:
-    """One artifact of a bulk save with what it was made from and where it goes."""
+    """One artifact of a save with what it was made from and where it goes."""
 
     art: Artifact
     pending: Pending
     storage: Storage
     key: str | None
+    snapshot: Snapshot | None = None
+    uploaded: bool = False
+
+
+def save_one(art: Artifact) -> Artifact:
+    """Save one artifact (see ``Artifact.save``)."""
+    inst = get_instance()
+    assert art._pending is not None
+    job = _Job(art, art._pending, *locate(inst, art._pending))
+    job.snapshot = compute_hash(inst, art, job.pending, job.storage, job.key)
+    run = _run_for(job.pending)
+    try:
+        if job.key is None:  # look before storing bytes that may already be stored
+            with inst.connection() as conn:
+                existing_id = _id_by_hash(conn, art.hash)
+            if existing_id is not None:
+                return _adopt_existing(inst, art, _load(existing_id), run)
+        _assign_location(art, job.storage, job.key)
+        job.uploaded = _upload(inst, art, job.pending, job.storage, job.snapshot)
+        lost = _insert(inst, [job])
+    finally:
+        _discard([job])
+    if lost:
+        return _adopt_existing(inst, art, lost[0][1], run)
+    make_transient_to_detached(art)
+    _finish(art)
+    notify(hook().flowlineage_artifact_saved, artifact=art, run=run)
+    return art
 
 
 def save_many(artifacts: list[Artifact], max_workers: int | None = None) -> list[Artifact]:
@@ -218,45 +222,111 @@ def save_many(artifacts: list[Artifact], max_workers: int | None = None) -> list
     jobs = [_Job(a, a._pending, *locate(inst, a._pending)) for a in artifacts
             if a._pending is not None]
     workers = max_workers or min(8, 2 * (os.cpu_count() or 1))
-    with ThreadPoolExecutor(workers) as pool:
-        _in_chunks(pool, workers, jobs,
-                   lambda j: compute_hash(inst, j.art, j.pending, j.storage, j.key))
-        existing = _existing_by_hash(inst, [j.art.hash for j in jobs])
-        fresh: dict[str, _Job] = {}
-        adopted: list[tuple[_Job, Artifact]] = []
-        for job in jobs:
-            digest = job.art.hash
-            if digest in existing:
-                adopted.append((job, existing[digest]))
-            elif digest in fresh:  # the same content twice in one batch
-                adopted.append((job, fresh[digest].art))
-            else:
-                _assign_location(job.art, job.storage, job.key)
-                fresh[digest] = job
-        _in_chunks(pool, workers, list(fresh.values()),
-                   lambda j: _upload(inst, j.art, j.pending, j.storage))
-    new = list(fresh.values())
-    with inst.write() as s:
-        conn = s.connection()
-        latest = _latest_by_key(conn, [j.art for j in new])
-        runs = [_run_for(job.pending) for job in new]
-        for job, run in zip(new, runs, strict=True):
-            _assign_version(conn, job.art, job.pending, latest.get(job.art.key))
-            job.art.run_id = run.id if run is not None else None
-        if new:
-            ids = conn.execute(_statements()["insert_many"],
-                               [_row(j.art) for j in new]).scalars()
-            for job, id_ in zip(new, ids, strict=True):
-                job.art.id = id_
-            record_locations(row for job, run in zip(new, runs, strict=True)
-                             for row in _location_rows(job.art, job.pending, job.storage, run))
-    for job in new:
-        make_transient_to_detached(job.art)
-        _finish(job.art)
-        notify(hook().flowlineage_artifact_saved, artifact=job.art, run=_run_for_id(job.art.run_id))
-    for job, target in adopted:
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            _in_chunks(pool, workers, jobs, lambda j: _snapshot(inst, j))
+            existing = _existing_by_hash(inst, [j.art.hash for j in jobs])
+            fresh: dict[str, _Job] = {}
+            adopted: list[tuple[_Job, Artifact]] = []
+            for job in jobs:
+                digest = job.art.hash
+                if digest in existing:
+                    adopted.append((job, existing[digest]))
+                elif digest in fresh:  # the same content twice in one batch
+                    adopted.append((job, fresh[digest].art))
+                else:
+                    _assign_location(job.art, job.storage, job.key)
+                    fresh[digest] = job
+            _in_chunks(pool, workers, list(fresh.values()), lambda j: _upload_job(inst, j))
+        lost = _insert(inst, list(fresh.values()))
+    finally:
+        _discard(jobs)
+    lost_ids = {id(job) for job, _ in lost}
+    for job in fresh.values():
+        if id(job) not in lost_ids:
+            make_transient_to_detached(job.art)
+            _finish(job.art)
+            notify(hook().flowlineage_artifact_saved, artifact=job.art,
+                   run=_run_for_id(job.art.run_id))
+    for job, target in adopted + lost:
         _adopt_existing(inst, job.art, target, _run_for(job.pending))
     return artifacts
+
+
+def _snapshot(inst: Instance, job: _Job) -> None:
+    job.snapshot = compute_hash(inst, job.art, job.pending, job.storage, job.key)
+
+
+def _upload_job(inst: Instance, job: _Job) -> None:
+    job.uploaded = _upload(inst, job.art, job.pending, job.storage, job.snapshot)
+
+
+def _insert(inst: Instance, jobs: list[_Job]) -> list[tuple[_Job, Artifact]]:
+    """Insert the jobs' records in one write transaction, versions numbered under lock.
+
+    Content a concurrent writer stored first is not inserted: those jobs are returned with
+    the winner's artifact, to adopt, and their copies are removed. A failure removes
+    every copy made for the jobs.
+    """
+    lost: list[tuple[_Job, Artifact]] = []
+    try:
+        with inst.write() as s:
+            conn = s.connection()
+            lock_families(conn, inst.dialect, tables.artifact, _family_names(jobs))
+            for attempt in range(_INSERT_ATTEMPTS):
+                winners = _existing_by_hash(inst, [j.art.hash for j in jobs])
+                lost += [(j, winners[j.art.hash]) for j in jobs if j.art.hash in winners]
+                jobs = [j for j in jobs if j.art.hash not in winners]
+                try:
+                    with s.begin_nested():  # a conflict rolls back to here, then adopts
+                        _insert_rows(s.connection(), jobs)
+                    break
+                except exc.IntegrityError:
+                    if attempt == _INSERT_ATTEMPTS - 1:
+                        raise
+    except BaseException:
+        _delete_copies(jobs + [j for j, _ in lost])
+        raise
+    _delete_copies([j for j, _ in lost])
+    return lost
+
+
+def _family_names(jobs: list[_Job]) -> list[str | None]:
+    """The keys and revised uid stems whose version families the jobs may extend."""
+    names: list[str | None] = []
+    for job in jobs:
+        names.append(job.art.key)
+        if job.pending.revises is not None:
+            names += [job.pending.revises.key, job.pending.revises.uid[: ids.VERSIONED_STEM_LEN]]
+    return names
+
+
+def _insert_rows(conn: Connection, jobs: list[_Job]) -> None:
+    latest = _latest_by_key(conn, [j.art for j in jobs])
+    for job in jobs:
+        _assign_version(conn, job.art, job.pending, latest.get(job.art.key))
+        run = _run_for(job.pending)
+        job.art.run_id = run.id if run is not None else None
+    if jobs:
+        new_ids = conn.execute(_statements()["insert_many"],
+                               [_row(j.art) for j in jobs]).scalars()
+        for job, id_ in zip(jobs, new_ids, strict=True):
+            job.art.id = id_
+        record_locations(row for job in jobs for row in _location_rows(
+            job.art, job.pending, job.storage, _run_for(job.pending)))
+
+
+def _delete_copies(jobs: list[_Job]) -> None:
+    for job in jobs:
+        if job.uploaded:
+            job.storage.backend.delete(job.art._storage_key)
+            job.uploaded = False
+
+
+def _discard(jobs: list[_Job]) -> None:
+    for job in jobs:
+        if job.snapshot is not None:
+            job.snapshot.discard()
 
 
 def _in_chunks(pool: ThreadPoolExecutor, workers: int, jobs: list[_Job],
@@ -305,7 +375,6 @@ def _statements() -> dict[str, Any]:
             table.c.storage_id == bindparam("storage_id"),
             table.c._branch_code == Branch.main,
         ).order_by(table.c.id),
-        "insert": insert(table).returning(table.c.id),
         "insert_many": insert(table).returning(table.c.id, sort_by_parameter_order=True),
     }
 
@@ -344,27 +413,24 @@ def _assign_location(art: Artifact, storage: Storage, in_place_key: str | None) 
         art._key_is_virtual = True
 
 
-def _upload(inst: Instance, art: Artifact, pending: Pending, storage: Storage) -> bool:
-    """Copy bytes into storage when they are not already in it; True if copied."""
+def _upload(inst: Instance, art: Artifact, pending: Pending, storage: Storage,
+            snapshot: Snapshot | None) -> bool:
+    """Store bytes under the artifact's new key when they are not in place; True if stored."""
     if not art._key_is_virtual:
         return False
     backend = storage.backend
-    if pending.remote:
-        with tempfile.TemporaryDirectory(prefix="fl-copy-") as tmp:
-            local = Path(tmp) / "content"
-            scheme_root = pending.source.rsplit("/", 1)[0]
-            backend_for(scheme_root).get(pending.source.rsplit("/", 1)[1], local)
-            _put(backend, local, art, pending.is_dir)
+    if snapshot is not None:
+        backend.put_snapshot(snapshot, art._storage_key)
         return True
-    _put(backend, Path(pending.source), art, pending.is_dir)
+    with tempfile.TemporaryDirectory(prefix="fl-copy-") as tmp:  # a remote source
+        local = Path(tmp) / "content"
+        scheme_root = pending.source.rsplit("/", 1)[0]
+        backend_for(scheme_root).get(pending.source.rsplit("/", 1)[1], local)
+        if pending.is_dir:
+            backend.put_folder(local, art._storage_key)
+        else:
+            backend.put_file(local, art._storage_key)
     return True
-
-
-def _put(backend: Any, local: Path, art: Artifact, is_dir: bool) -> None:
-    if is_dir:
-        backend.put_folder(local, art._storage_key)
-    else:
-        backend.put_file(local, art._storage_key)
 
 
 def _latest_by_key(

@@ -30,7 +30,7 @@ from ..db.enums import Branch
 from ..db.record import entity, saved_id
 from ..db.schema import utcnow
 from ..db.tables import collection_artifact, collection_recreating_run, run_input_collection
-from ..db.versioning import adopt_saved, next_version
+from ..db.versioning import adopt_saved, lock_families, next_version
 from ..errors import ValidationError
 from ..run.run import Run, get_current_run
 from ..storage.hashing import hash_bytes
@@ -169,8 +169,12 @@ def _save_or_adopt(inst: Instance, coll: Collection, pending: PendingCollection,
                    run: Run | None) -> _Version | None:
     """Insert ``coll`` or adopt the collection with its hash; return the revised version."""
     statements = _statements()
+    revises = pending.revises
+    families = [coll.key] if revises is None else [
+        coll.key, revises.key, revises.uid[: ids.VERSIONED_STEM_LEN]]
     with inst.write() as s:
         conn = s.connection()
+        lock_families(conn, inst.dialect, tables.collection, families)
         existing_id = conn.execute(statements["id_by_hash"], {"digest": coll.hash}).scalar()
         if existing_id is not None:
             existing = s.get_one(entity(tables.collection), existing_id)

@@ -8,6 +8,7 @@ passed between threads freely.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -168,6 +169,7 @@ def _make_engine(settings: Settings) -> Engine:
             home = folder == settings.home
             writable_folder(folder, "FLOWLINEAGE_HOME" if home else "the database folder",
                             "FLOWLINEAGE_HOME" if home else "FLOWLINEAGE_DB (or --db)")
+            _create_private(Path(url.database).expanduser())
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
@@ -180,6 +182,16 @@ def _make_engine(settings: Settings) -> Engine:
     raise ConfigurationError(
         f"unsupported database {url.get_backend_name()!r}: use sqlite:/// or postgresql+psycopg://"
     )
+
+
+def _create_private(database: Path) -> None:
+    """Create a new SQLite file 0600 in a 0700 folder; SQLite gives its -wal and -shm files
+    the database file's mode, so no other user can read the store."""
+    database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(database, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:

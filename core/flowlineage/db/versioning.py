@@ -2,14 +2,20 @@
 
 A family is every uid with the same random stem; the 4-character base62 suffix counts
 versions (``0000``, ``0001``, …) as in lamindb, and exactly one member has ``is_latest``.
+
+Numbering reads the family's newest uid, so two writers must not number one family at
+once: SQLite's ``BEGIN IMMEDIATE`` already serialises writers, and on PostgreSQL
+``lock_families`` takes transaction-scoped advisory locks on the families' keys.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
+from hashlib import blake2b
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -26,6 +32,37 @@ def _statements(table: Table) -> tuple[Any, Any]:
         select(func.max(table.c.uid)).where(*family),
         update(table).where(*family, table.c.is_latest.is_(True)).values(is_latest=False),
     )
+
+
+MAX_FAMILY_LOCKS = 32
+"""A transaction naming more families locks the whole table (bounds PostgreSQL's lock table)."""
+
+
+def lock_families(conn: Connection, dialect: str, table: Table,
+                  names: Iterable[str | None]) -> None:
+    """Serialise versioning of the families named by key or uid stem (PostgreSQL only).
+
+    A few families take a shared table lock plus one exclusive lock each; a bulk save of
+    many takes the table lock exclusively. Locks are taken in one order (table, then
+    sorted ids), so writers never deadlock, and are released at commit or rollback.
+    """
+    if dialect != "postgresql":
+        return
+    ids_ = sorted({_lock_id(f"{table.name}:{n}") for n in names if n is not None})
+    if not ids_:
+        return
+    whole = _lock_id(f"{table.name}:*")
+    if len(ids_) > MAX_FAMILY_LOCKS:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": whole})
+        return
+    conn.execute(text("SELECT pg_advisory_xact_lock_shared(:id)"), {"id": whole})
+    for id_ in ids_:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": id_})
+
+
+def _lock_id(name: str) -> int:
+    return int.from_bytes(blake2b(name.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
+                          "big", signed=True)
 
 
 def next_version(conn: Connection, table: Table, previous_uid: str, stem_len: int) -> str:

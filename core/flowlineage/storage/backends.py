@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
@@ -18,7 +19,9 @@ from typing import IO, Any
 from ..errors import StorageError
 from ..optional import require
 from ..plugins import hook
+from .files import walk_files
 from .hashing import combine_folder, hash_file, hash_folder, hash_stream
+from .snapshot import STAGING, Snapshot
 
 
 class StorageBackend(ABC):
@@ -38,6 +41,29 @@ class StorageBackend(ABC):
     @abstractmethod
     def put_folder(self, local: Path, key: str) -> None:
         """Copy a local folder's files under ``key/``."""
+
+    def staging(self) -> Path:
+        """The local folder where snapshots for this root are staged."""
+        return Path(tempfile.gettempdir()) / "flowlineage-staging"
+
+    def put_snapshot(self, snapshot: Snapshot, key: str) -> None:
+        """Store a snapshot's bytes under ``key`` (a new key) and drop its staged copy."""
+        try:
+            if snapshot.data is not None:
+                with self.open(key, "wb") as f:
+                    f.write(snapshot.data)
+            elif snapshot.staged is not None and snapshot.n_files is not None:
+                self.put_folder(snapshot.staged, key)
+            elif snapshot.staged is not None:
+                self.put_file(snapshot.staged, key)
+        except BaseException as e:
+            with suppress(Exception):
+                self.delete(key)  # no partial copy left behind
+            if isinstance(e, OSError):
+                raise StorageError(f"could not upload to {self.path(key)}: {e}") from e
+            raise
+        finally:
+            snapshot.discard()
 
     @abstractmethod
     def get(self, key: str, local: Path) -> None:
@@ -82,8 +108,23 @@ class LocalBackend(StorageBackend):
             raise StorageError(f"could not copy {local} to {dest}: {e}") from e
 
     def put_folder(self, local: Path, key: str) -> None:
-        for file in sorted(p for p in local.rglob("*") if p.is_file()):
+        for file in walk_files(local):
             self.put_file(file, f"{key}/{file.relative_to(local).as_posix()}")
+
+    def staging(self) -> Path:
+        return Path(self.root) / STAGING
+
+    def put_snapshot(self, snapshot: Snapshot, key: str) -> None:
+        if snapshot.staged is None:
+            return super().put_snapshot(snapshot, key)
+        dest = self._abs(key)
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(snapshot.staged, dest)  # same filesystem: a rename, no second copy
+        except OSError as e:
+            raise StorageError(f"could not move {snapshot.staged} to {dest}: {e}") from e
+        finally:
+            snapshot.discard()
 
     def get(self, key: str, local: Path) -> None:
         src = self._abs(key)
@@ -97,6 +138,8 @@ class LocalBackend(StorageBackend):
 
     def open(self, key: str, mode: str = "rb") -> IO[Any]:
         try:
+            if "w" in mode:
+                self._abs(key).parent.mkdir(parents=True, exist_ok=True)
             return open(self._abs(key), mode)
         except OSError as e:
             raise StorageError(f"could not open {self._abs(key)}: {e}") from e
@@ -131,7 +174,7 @@ class FsspecBackend(StorageBackend):
             self.fs.put_file(str(local), self.path(key))
 
     def put_folder(self, local: Path, key: str) -> None:
-        for file in sorted(p for p in local.rglob("*") if p.is_file()):
+        for file in walk_files(local):
             self.put_file(file, f"{key}/{file.relative_to(local).as_posix()}")
 
     def get(self, key: str, local: Path) -> None:

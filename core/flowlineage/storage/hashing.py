@@ -1,46 +1,89 @@
 """Full-content BLAKE3 hashes of files, folders and byte streams, in constant memory.
 
-BLAKE3 over memory-mapped windows keeps up with the disk on this class of machine (see
-``bench/``) and is cryptographic, so two contents that differ anywhere hash differently,
-unlike lamindb's first-and-last-chunk hash. Folders hash as the hash of their sorted
+BLAKE3 is cryptographic, so two contents that differ anywhere hash differently, unlike
+lamindb's first-and-last-chunk hash. Folders hash as the hash of their sorted
 ``(relative path, file hash)`` list.
+
+Files are read, never memory-mapped: a mapped file that shrinks kills the reader with
+SIGBUS. Every read is one snapshot: size, mtime, ctime and inode are compared before and
+after, and a file that changed meanwhile is read again a few times, then refused with
+``ContentChanged``. ``read_snapshot`` hands the same bytes to a sink (a copy), so what is
+stored is exactly what was hashed.
 """
 
 from __future__ import annotations
 
-import mmap
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 from blake3 import blake3
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from ..errors import ContentChanged
+from .files import open_regular, walk_files
 
 HASH_TYPE = "blake3"
 FOLDER_HASH_TYPE = "blake3-folder"
-WINDOW = 128 * 2**20  # bytes mapped at a time: bounds resident memory on huge files
-SMALL = 2**20
+SMALL = 2**20  # up to here one single-threaded read; above it BLAKE3 hashes with threads
+CHUNK = 16 * 2**20  # bytes read at a time: bounds resident memory on huge files
+ATTEMPTS = 5  # reads of a file that keeps changing before it is refused
+
+T = TypeVar("T")
+Sink = Callable[[memoryview], object]
+
+
+class _Changed(Exception):
+    """The file changed during one read (retried)."""
+
+
+def _signature(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+
+
+def consistent(path: str | os.PathLike[str], read: Callable[[], T]) -> T:
+    """``read()`` retried while ``path`` changes under it, then ``ContentChanged``."""
+    try:
+        for attempt in Retrying(stop=stop_after_attempt(ATTEMPTS), reraise=True,
+                                retry=retry_if_exception_type(_Changed),
+                                wait=wait_exponential(multiplier=0.01, max=0.2)):
+            with attempt:
+                return read()
+    except _Changed:
+        pass
+    raise ContentChanged(f"{os.fspath(path)} kept changing while it was read "
+                         f"({ATTEMPTS} tries): save it once it is fully written")
+
+
+def read_once(path: str | os.PathLike[str], sink: Sink | None = None) -> tuple[str, int]:
+    """Digest and size of one read of ``path``, each block also given to ``sink``;
+    raise ``_Changed`` if the file changed during the read."""
+    fd, before = open_regular(path)
+    with os.fdopen(fd, "rb", buffering=0) as f:
+        hasher = blake3(max_threads=blake3.AUTO) if before.st_size > SMALL else blake3()
+        buffer = memoryview(bytearray(min(CHUNK, max(before.st_size, 1) + 1)))
+        size = 0
+        while n := f.readinto(buffer):
+            block = buffer[:n]
+            hasher.update(block)
+            if sink is not None:
+                sink(block)
+            size += n
+        after = os.fstat(f.fileno())
+    try:
+        now = os.stat(path)  # replaced by a rename meanwhile?
+    except OSError:
+        now = None
+    if size != before.st_size or _signature(after) != _signature(before) or (
+            now is None or _signature(now) != _signature(before)):
+        raise _Changed
+    return hasher.hexdigest(), size
 
 
 def hash_file(path: str | os.PathLike[str]) -> tuple[str, int]:
-    """Hex BLAKE3 digest and size of a file's full content.
-
-    Small files are read at once; larger ones are hashed over memory-mapped windows (no copy,
-    resident memory bounded by the window) with BLAKE3's multithreading on each window.
-    """
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        if size <= SMALL:
-            return blake3(f.read()).hexdigest(), size
-        hasher = blake3(max_threads=blake3.AUTO)
-        offset = 0
-        while offset < size:
-            length = min(WINDOW, size - offset)
-            with mmap.mmap(f.fileno(), length, access=mmap.ACCESS_READ, offset=offset) as mm:
-                mm.madvise(mmap.MADV_SEQUENTIAL)
-                hasher.update(mm)
-            offset += length
-    return hasher.hexdigest(), size
+    """Hex BLAKE3 digest and size of a file's full content, from one unchanged read."""
+    return consistent(path, lambda: read_once(path))
 
 
 def hash_bytes(data: bytes) -> str:
@@ -71,7 +114,7 @@ def hash_folder(path: str | os.PathLike[str]) -> tuple[str, int, int]:
     root = Path(path)
     entries = []
     total = 0
-    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+    for file in walk_files(root):
         digest, size = hash_file(file)
         entries.append((file.relative_to(root).as_posix(), digest))
         total += size

@@ -1,4 +1,8 @@
-"""Recording the files Nextflow tasks read and wrote, in place, through the core API."""
+"""Recording the files Nextflow tasks read and wrote through the core API.
+
+Files found on disk are saved as copies: ingestion never makes a user's folder a storage
+root (roots are made by the user or the storage configuration only).
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,19 @@ if TYPE_CHECKING:
     from flowlineage import Artifact, Run
 
 
-def register_roots(roots: set[str], description: str) -> None:
-    """Register storage roots (files under them are then saved in place)."""
-    from flowlineage.adapters import register_storage
+def pipeline_folder(store_root: str) -> str:
+    """The folder a lineage store belongs to (its launch directory): the parent of the
+    ``.lineage`` folder holding ``store_root``, else the folder of a lone record file."""
+    path = os.path.realpath(store_root)
+    parts = path.split(os.sep)
+    if ".lineage" in parts:
+        return os.sep.join(parts[: len(parts) - parts[::-1].index(".lineage") - 1]) or os.sep
+    return path if os.path.isdir(path) else os.path.dirname(path)
 
-    for root in sorted(roots):
-        register_storage(root, description=description)
+
+def is_under(path: str, folder: str) -> bool:
+    """Whether ``path`` (symlinks resolved) lies inside ``folder``."""
+    return os.path.realpath(path).startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def runs_by_id(ids: list[int]) -> dict[int, Run]:
@@ -28,12 +39,15 @@ def runs_by_id(ids: list[int]) -> dict[int, Run]:
     return runs
 
 
-def artifact(path: str, run: Run | None, description: str | None = None) -> Artifact:
-    """An unsaved artifact of ``path`` created by ``run``; with no run, not by the caller's
-    tracked run either (the creator of an input found on disk is unknown)."""
+def artifact(path: str, run: Run | None, description: str | None = None,
+             key: str | None = None) -> Artifact:
+    """An unsaved artifact of ``path`` (under ``key``, default its name) created by ``run``;
+    with no run, not by the caller's tracked run either (the creator of an input found on
+    disk is unknown)."""
     import flowlineage as fl
 
-    return fl.Artifact(path, run=False if run is None else run, description=description)
+    return fl.Artifact(path, key=key or os.path.basename(path),
+                       run=False if run is None else run, description=description)
 
 
 def saved_id(saved: Artifact) -> int:

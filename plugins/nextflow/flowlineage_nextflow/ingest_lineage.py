@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from .artifacts import (
     artifact,
+    is_under,
     local_path,
     location,
-    register_roots,
+    pipeline_folder,
     runs_by_id,
     saved_id,
 )
@@ -72,8 +73,10 @@ def _run_hash(value: str) -> str:
 class _Files:
     """Artifacts to record: on disk (saved with our hash) or by Nextflow checksum."""
 
+    folder: str
+    """The pipeline's folder: only files under it are read."""
     on_disk: list[tuple[str, str, Run | None, str, str]] = field(default_factory=list)
-    """(reference, local path, creating run, description, storage root)"""
+    """(reference, local path, creating run, description, key)"""
     by_checksum: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     """(reference, register_artifacts row without storage_id, with its root under "_root")"""
 
@@ -87,8 +90,9 @@ def ingest_lineage(
 
     ``pipeline`` overrides the pipeline key taken from each run's repository (or main
     script). ``initiated_by`` becomes the initiating run of the store's workflow runs.
-    Files are registered in place: their directory (a task's work tree, a run's output
-    directory) becomes a storage root. Ingesting the same store again adds nothing.
+    Files on disk inside the pipeline's folder (where the ``.lineage`` store lives) are
+    saved as copies; others, and absent ones, are recorded by Nextflow's checksum where
+    they were, without reading them. Ingesting the same store again adds nothing.
     """
     from flowlineage.adapters import ensure_connected
 
@@ -144,7 +148,7 @@ def _write(store: LineageStore, pipeline: str | None, initiated_by: Run | None
     set_run_features(features)
 
     runs = runs_by_id([*task_ids.values(), *wf_ids.values()])
-    plan = _Files()
+    plan = _Files(pipeline_folder(store.root))
     for key, out in files.items():
         creator = _creator(out, files, task_ids, wf_ids)
         _plan_file(plan, lid(key), out.path, out.checksum, key.split("/", 1)[-1],
@@ -291,11 +295,13 @@ def _plan_file(plan: _Files, reference: str, path: str, checksum: Checksum | Non
     local = local_path(path)
     description = reference + (f" (nextflow checksum {checksum.value})" if checksum else "")
     root, key = location(path, _work_tail(path, reference, tail))
-    if local is not None and os.path.exists(local):
-        plan.on_disk.append((reference, local, run, description, root))
+    on_disk = local is not None and os.path.exists(local)
+    if on_disk and is_under(local or "", plan.folder):
+        plan.on_disk.append((reference, local or "", run, description, key))
         return
     if checksum is None:
-        result.skipped.append(f"{reference}: {path} is not on disk and has no checksum")
+        why = f"is outside the pipeline folder {plan.folder}" if on_disk else "is not on disk"
+        result.skipped.append(f"{reference}: {path} {why} and has no checksum")
         return
     if local is not None:
         root = "file://" + root  # absent here: recorded where it was, nothing created
@@ -327,9 +333,8 @@ def _record(plan: _Files) -> dict[str, int]:
     from flowlineage.adapters import register_artifacts
 
     ids: dict[str, int] = {}
-    register_roots({root for *_, root in plan.on_disk}, "Nextflow files")
-    saved = fl.save([artifact(path, run, description)
-                     for _, path, run, description, _ in plan.on_disk])
+    saved = fl.save([artifact(path, run, description, key)
+                     for _, path, run, description, key in plan.on_disk])
     ids.update((ref, saved_id(a)) for (ref, *_), a in zip(plan.on_disk, saved, strict=True))
     from flowlineage.adapters import record_locations, register_storage
     rows = []

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from flowlineage.errors import IngestionError
 
-from .artifacts import artifact, register_roots, runs_by_id, saved_id
+from .artifacts import artifact, runs_by_id, saved_id
 from .mapping import (
     RUN_STATUS,
     TASK_REFERENCE,
@@ -115,11 +115,10 @@ def _write(trace: TraceFile, run_ref: str, run_name: str | None, pipeline: str,
 
 def _record_files(tree: WorkTree, tasks: dict[str, TraceRow], run_ids: dict[str, int],
                   result: IngestResult) -> None:
-    """Save task outputs (in place) and link staged inputs to their artifacts."""
+    """Save task outputs (copied) and link staged inputs to their artifacts."""
     import flowlineage as fl
     from flowlineage.adapters import link_run_inputs
 
-    register_roots({tree.root}, "Nextflow work directory")
     scanned: dict[int, TaskDir] = {}
     for ref, row in tasks.items():
         directory = tree.find(row.hash) if row.hash else None
@@ -129,12 +128,11 @@ def _record_files(tree: WorkTree, tasks: dict[str, TraceRow], run_ids: dict[str,
         scanned[run_ids[ref]] = tree.scan(directory)
     runs = runs_by_id(list(scanned))
     outputs = [(path, runs[run_id]) for run_id, task in scanned.items() for path in task.outputs]
-    saved = fl.save([artifact(path, run) for path, run in outputs])
+    saved = fl.save([artifact(path, run, key=os.path.relpath(path, tree.root))
+                     for path, run in outputs])
     artifact_of = {path: saved_id(a) for (path, _), a in zip(outputs, saved, strict=True)}
     result.artifacts = len(saved)
     unknown = sorted({p for task in scanned.values() for p in task.inputs} - artifact_of.keys())
-    register_roots({os.path.dirname(p) for p in unknown if not tree.contains(p)},
-                   "Nextflow pipeline inputs")
     found = fl.save([artifact(path, None) for path in unknown])
     artifact_of.update((path, saved_id(a)) for path, a in zip(unknown, found, strict=True))
     pairs = {(run_id, artifact_of[p]) for run_id, task in scanned.items() for p in task.inputs}

@@ -50,7 +50,9 @@ def test_store_maps_to_runs_artifacts_and_inputs(instance: Instance, tmp_path: P
     assert "nextflow checksum 03fd5ed150c7862e1fad5efd4f574a47" in (report.description or "")
     logs = fl.Artifact.get(run_id=fastqc.id)
     assert logs.key == f"{FASTQC[:2]}/{FASTQC[2:]}/fastqc_ggal_gut_logs"
-    assert fl.Storage.get(logs.storage_id).root == str(tree.work.resolve())  # in place
+    assert logs._key_is_virtual and logs.storage_id == instance.storage_id  # copied
+    assert {s.root for s in fl.Storage.filter()} & {str(tree.work.resolve()),
+                                                     str(tmp_path.resolve())} == set()
     # files not on disk: Nextflow's checksum, where they were
     for lid, checksum in tree.absent.items():
         absent = fl.Artifact.get(hash=checksum)
@@ -146,3 +148,20 @@ def test_malformed_store_fails_cleanly_and_writes_nothing(
         ingest_lineage(tree.store)
     assert info.value.source == str(record) and info.value.field == field
     assert counts() == (0, 0, 0, 0, 0)
+
+
+def test_crafted_record_outside_the_pipeline_folder_is_not_read(
+        instance: Instance, tmp_path: Path) -> None:
+    tree = build_lineage_store(tmp_path / "launch")
+    record = tree.store / TASK / "multiqc_report.html" / ".data.json"
+    data = json.loads(record.read_text())
+    data["spec"]["path"] = "/etc/passwd"
+    data["spec"].pop("checksum", None)
+    record.write_text(json.dumps(data))
+    result = ingest_lineage(tree.store)
+    assert any("/etc/passwd is outside the pipeline folder" in s for s in result.skipped)
+    roots = {s.root for s in fl.Storage.filter()}
+    assert {r for r in roots if "://" not in r} == {instance.storage_root}  # no local root
+    assert not any("/etc" in r for r in roots)
+    assert not fl.Artifact.filter(key="passwd").exists()
+    assert not fl.Artifact.filter(description__contains="/etc").exists()
