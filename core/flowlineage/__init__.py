@@ -18,6 +18,8 @@ _EXPORTS = {  # public name -> (module, attribute)
     "get_instance": ("db.engine", "get_instance"),
     "track": ("context", "track"),
     "finish": ("context", "finish"),
+    "input": ("artifact.declare", "input"),
+    "output": ("artifact.declare", "output"),
     "get_current_run": ("run.run", "get_current_run"),
     "use_run": ("run.run", "use_run"),
     "Run": ("run.run", "Run"),
@@ -34,13 +36,14 @@ _ENTITIES = "collection.collection"  # imports every entity module below it
 
 __all__ = [
     "Artifact", "Collection", "Project", "Run", "Storage", "Transform", "ULabel", "connect",
-    "disconnect", "errors", "finish", "get_current_run", "get_instance", "save", "track",
-    "use_run",
+    "disconnect", "errors", "finish", "get_current_run", "get_instance", "input", "output",
+    "save", "track", "use_run",
 ]
 
 if TYPE_CHECKING:
     from . import errors
     from .artifact.artifact import Artifact
+    from .artifact.declare import input, output
     from .artifact.save import save_many as save
     from .collection.collection import Collection
     from .context import disconnect, finish, track

@@ -29,9 +29,11 @@ _EXPORTS = {  # public name -> (module, attribute); loaded on first use
     "hook": ("plugins", "hook"),
     "hookimpl": ("hookspecs", "hookimpl"),
     "Instance": ("db.engine", "Instance"),
+    "key_for_path": ("storage.keys", "key_for_path"),
     "link_inputs": ("tracking.inputs", "link_inputs"),
     "link_recreated": ("db.upserts", "link_recreated"),
     "link_run_inputs": ("db.upserts", "link_run_inputs"),
+    "link_run_results": ("db.upserts", "link_run_results"),
     "notify": ("plugins", "notify"),
     "orchestrator_of": ("plugins", "orchestrator_of"),
     "parse_since": ("cli.common", "parse_since"),
@@ -71,9 +73,11 @@ __all__ = [
     "hook",
     "hookimpl",
     "Instance",
+    "key_for_path",
     "link_inputs",
     "link_recreated",
     "link_run_inputs",
+    "link_run_results",
     "notify",
     "orchestrator_of",
     "parse_since",
@@ -109,6 +113,7 @@ if TYPE_CHECKING:
     from .db.upserts import (
         link_recreated,
         link_run_inputs,
+        link_run_results,
         run_ids_with_feature,
         set_run_features,
         upsert_runs,
@@ -119,7 +124,7 @@ if TYPE_CHECKING:
     from .run.run import get_current_run
     from .run.transform import get_or_create_transform
     from .storage.hashing import hash_bytes, hash_file, hash_folder
-    from .storage.keys import suffix
+    from .storage.keys import key_for_path, suffix
     from .storage.roots import register_storage
     from .tracking.ending import HEARTBEAT_SECONDS, end_run
     from .tracking.inputs import link_inputs

@@ -121,8 +121,8 @@ def test_every_layer_says_what_it_owns_and_may_import() -> None:
 def test_public_names() -> None:
     assert sorted(flowlineage.__all__) == [
         "Artifact", "Collection", "Project", "Run", "Storage", "Transform", "ULabel", "connect",
-        "disconnect", "errors", "finish", "get_current_run", "get_instance", "save", "track",
-        "use_run",
+        "disconnect", "errors", "finish", "get_current_run", "get_instance", "input", "output",
+        "save", "track", "use_run",
     ]
     for name in flowlineage.__all__:
         assert getattr(flowlineage, name) is not None
@@ -130,10 +130,10 @@ def test_public_names() -> None:
         "Branch", "HEARTBEAT_SECONDS", "Instance", "RunStatus", "cli_connect", "cli_progress",
         "current_run", "end_run",
         "ensure_connected", "get_current_run", "get_instance", "get_or_create_transform",
-        "hash_bytes", "hash_file", "hash_folder", "hook", "hookimpl", "link_inputs",
-        "link_recreated", "link_run_inputs", "notify", "orchestrator_of", "parse_since",
-        "print_json", "record_locations", "redact_args", "redact_command", "redact_params",
-        "register_artifacts", "register_storage", "require",
+        "hash_bytes", "hash_file", "hash_folder", "hook", "hookimpl", "key_for_path",
+        "link_inputs", "link_recreated", "link_run_inputs", "link_run_results", "notify",
+        "orchestrator_of", "parse_since", "print_json", "record_locations", "redact_args",
+        "redact_command", "redact_params", "register_artifacts", "register_storage", "require",
         "reset_current_run", "run_ids_with_feature", "save_many", "set_current_run",
         "set_run_features", "suffix", "upsert_runs", "utcnow",
     }

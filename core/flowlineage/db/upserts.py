@@ -100,6 +100,12 @@ def link_recreated(pairs: Iterable[tuple[int, int]]) -> None:
                 {"created_at": utcnow()})
 
 
+def link_run_results(pairs: Iterable[tuple[int, int]]) -> None:
+    """Link ``(run_id, input_run_id)`` pairs: the run used the in-memory result of the
+    input run (result edges; idempotent)."""
+    _link_pairs(tables.run_input_run, "run_id", "input_run_id", pairs, {})
+
+
 def _link_pairs(table: Any, left: str, right: str, pairs: Iterable[tuple[int, int]],
                 extra: dict[str, Any]) -> None:
     rows = [{left: a, right: b, **extra} for a, b in dict.fromkeys(pairs)]
@@ -146,3 +152,4 @@ def run_ids_with_feature(name: str) -> Select[tuple[int]]:
     """A subquery of the ids of runs that have a feature value named ``name``."""
     t = tables.run_feature_value
     return select(t.c.run_id).where(t.c.name == name)
+

@@ -1,6 +1,10 @@
-"""Storage keys: validation of user-given keys, and the suffix of a file name."""
+"""Storage keys: validation of user-given keys, keys named after local paths, and the
+suffix of a file name."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 from ..errors import InvalidKey
 
@@ -23,6 +27,17 @@ def validate_key(key: str) -> str:
     if "\\" in key:
         raise InvalidKey(f"key {key!r} contains a backslash; use '/' between segments")
     return key
+
+
+def key_for_path(path: str | os.PathLike[str], base: str | os.PathLike[str]) -> str:
+    """The key naming a local file after its path: relative to ``base`` (a working
+    directory) when inside it, else the absolute path without its root."""
+    full = Path(os.path.abspath(path))
+    try:
+        rel = full.relative_to(os.path.abspath(base))
+    except ValueError:
+        rel = full.relative_to(full.anchor)
+    return rel.as_posix() if rel.parts else full.name or "root"
 
 
 COMPRESSIONS = ("gz", "bz2", "zst", "xz")
