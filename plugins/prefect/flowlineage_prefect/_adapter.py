@@ -5,12 +5,18 @@ and which carries one more state hook, named ``flowlineage``:
 
 * the wrapper runs inside Prefect's run context (``FlowRunContext`` / ``TaskRunContext``).
   It records the Run (reference = the Prefect run id, name, JSON-safe parameters,
-  transform, ``initiated_by_run``), makes it the current run while the function runs (a
-  context variable, so each thread-pool or async task run has its own), links Path and
-  Artifact parameters as inputs and saves Path and Artifact return values as outputs;
+  transform, ``initiated_by_run``, result edges to the task runs whose results it was
+  passed), makes it the current run while the function runs (a context variable, so each
+  thread-pool or async task run has its own), links path and Artifact parameters as
+  inputs and saves path and Artifact return values (and path parameters the run created)
+  as outputs, and Prefect assets as artifacts where they name files;
 * the hook (``on_completion`` / ``on_failure``, plus ``on_crashed`` / ``on_cancellation``
-  for flows) records the final status at Prefect's state timestamp. A ``Cached`` task run,
-  whose function does not run, gets its Run there, its outputs linked as recreated.
+  for flows) records the final status at Prefect's state timestamp, the attempts of a
+  retried run and the error of a failed one. A ``Cached`` task run, whose function does
+  not run, gets its Run there, with its inputs and its outputs linked as recreated.
+
+``enable()`` tracks every flow and task created afterwards (Prefect's plugin entry point
+calls it at ``import prefect`` when ``PREFECT_PLUGINS_ENABLED`` is set).
 """
 
 from __future__ import annotations
@@ -21,17 +27,20 @@ import getpass
 import inspect
 import logging
 import os
+import tempfile
 import threading
+import traceback
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar, overload
 
 import prefect
-from flowlineage import Run
+from flowlineage import Artifact, Run
 from flowlineage.adapters import (
     Instance,
     end_run,
@@ -41,19 +50,22 @@ from flowlineage.adapters import (
     get_or_create_transform,
     hook,
     link_recreated,
+    link_run_results,
     notify,
     reset_current_run,
     set_current_run,
+    set_run_features,
     upsert_runs,
     utcnow,
 )
 from flowlineage.errors import NotConnected, ValidationError
 from prefect import Flow, Task
 from prefect._internal.result_records import ResultRecord
-from prefect.client.schemas.objects import FlowRun, State, TaskRun
+from prefect.client.schemas.objects import FlowRun, State, TaskRun, TaskRunResult
 from prefect.context import FlowRunContext, TaskRunContext
 from sqlalchemy.exc import IntegrityError
 
+from ._assets import record_assets
 from ._values import existing_artifact, find_data, json_safe, link_input_data, save_output_data
 from .hooks import FLOW_RUN, TASK_RUN
 
@@ -65,8 +77,35 @@ PrefectRun = FlowRun | TaskRun
 _MARK = "__flowlineage_tracker__"
 _enclosing: ContextVar[Run | None] = ContextVar("flowlineage_prefect_run", default=None)
 """The Run of the tracked flow or task whose function is running in this context."""
+_workdir: ContextVar[str | None] = ContextVar("flowlineage_prefect_workdir", default=None)
+"""The working directory of the outermost tracked flow run in this context."""
 _active: dict[str, Run] = {}
 """Runs by Prefect run id, from the function's start until the hook records the end."""
+_failures: dict[str, list[_Failure]] = {}
+"""The failed attempts of Prefect runs whose end is not recorded yet, by Prefect run id."""
+_run_ids: weakref.WeakKeyDictionary[Instance, dict[str, int]] = weakref.WeakKeyDictionary()
+"""Run ids of the task runs recorded in this process, by Prefect run id (result edges)."""
+MAX_REMEMBERED = 100_000
+NOT_DATA = frozenset({"wait_for", "__parents__"})
+"""``task_inputs`` keys naming ordering or nesting, not results the task run used."""
+Features = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """How one attempt of a Prefect run failed."""
+
+    type: str
+    message: str
+    report: str  # the traceback (or Prefect's state message)
+
+    @property
+    def summary(self) -> str:
+        return f"{self.type}: {self.message}" if self.message else self.type
+
+    @classmethod
+    def of(cls, exc: BaseException) -> _Failure:
+        return cls(type(exc).__name__, str(exc), "".join(traceback.format_exception(exc)))
 
 
 def _user() -> str | None:
@@ -86,37 +125,63 @@ def tracked(obj: FlowOrTask) -> FlowOrTask:
     Tracking an already tracked object returns it unchanged. Generator flows and tasks are
     not supported.
     """
-    if isinstance(obj, Flow):
-        kind: Literal["flow", "task"] = "flow"
-    elif isinstance(obj, Task):
-        kind = "task"
-    else:
+    if not isinstance(obj, Flow | Task):
         raise ValidationError(
             f"tracked() takes a Prefect Flow or Task, not {type(obj).__name__}: "
             "put @tracked above @flow or @task"
         )
-    fn = obj.fn
-    if hasattr(fn, _MARK):
+    if hasattr(obj.fn, _MARK):
         return obj
+    fn = obj.fn
     if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
         raise ValidationError(f"{obj.name}: generator flows and tasks cannot be tracked")
-    _quiet_hook_logs()
-    tracker = _Tracker(fn, kind)
-    hook = _StateHook(tracker)
-    if isinstance(obj, Flow):
-        new: Any = obj.with_options(
-            on_completion=[*obj.on_completion_hooks, hook],
-            on_failure=[*obj.on_failure_hooks, hook],
-            on_crashed=[*obj.on_crashed_hooks, hook],
-            on_cancellation=[*obj.on_cancellation_hooks, hook],
-        )
-    else:
-        new = obj.with_options(
-            on_completion=[*obj.on_completion_hooks, hook],
-            on_failure=[*obj.on_failure_hooks, hook],
-        )
-    new.fn = tracker.wrap()
+    new: Any = obj.with_options()  # tracked in place already when enable() is on
+    _track_in_place(new)
     return new  # type: ignore[no-any-return]
+
+
+def _track_in_place(obj: Flow[Any, Any] | Task[Any, Any]) -> None:
+    """Wrap the function of ``obj`` and add the ``flowlineage`` state hook (once)."""
+    fn = obj.fn
+    if hasattr(fn, _MARK) or inspect.isgeneratorfunction(fn) \
+            or inspect.isasyncgenfunction(fn):
+        return
+    _quiet_hook_logs()
+    tracker = _Tracker(fn, "flow" if isinstance(obj, Flow) else "task")
+    hook = _StateHook(tracker)
+    obj.on_completion_hooks = [*obj.on_completion_hooks, hook]
+    obj.on_failure_hooks = [*obj.on_failure_hooks, hook]
+    if isinstance(obj, Flow):
+        obj.on_crashed_hooks = [*obj.on_crashed_hooks, hook]
+        obj.on_cancellation_hooks = [*obj.on_cancellation_hooks, hook]
+    obj.fn = tracker.wrap()
+
+
+_originals: dict[type[Any], Callable[..., None]] = {}
+
+
+def enable() -> None:
+    """Track every Prefect flow and task created from now on, plain ``@flow`` / ``@task``
+    included (calling it again does nothing; ``disable()`` undoes it)."""
+    for cls in (Flow, Task):
+        if cls in _originals:
+            continue
+        original = _originals[cls] = cls.__init__
+
+        @functools.wraps(original)
+        def init(self: Any, *args: Any, __original: Callable[..., None] = original,
+                 **kwargs: Any) -> None:
+            __original(self, *args, **kwargs)
+            _track_in_place(self)
+
+        cls.__init__ = init  # type: ignore[method-assign]
+
+
+def disable() -> None:
+    """Stop tracking new flows and tasks (those created meanwhile stay tracked)."""
+    for cls, original in list(_originals.items()):
+        cls.__init__ = original
+        del _originals[cls]
 
 
 @overload
@@ -164,22 +229,33 @@ def task(
 class _Started:
     """A Run whose function is about to run, with the parameters it was called with."""
 
-    def __init__(self, run: Run, parameters: dict[str, Any], keep_existing: bool) -> None:
+    def __init__(self, run: Run, parameters: dict[str, Any], keep_existing: bool,
+                 workdir: str) -> None:
         self.run = run
         self.parameters = parameters
         self.keep_existing = keep_existing
+        self.workdir = workdir
         self.input_paths: set[Path] = set()
+        self.missing: list[Path] = []  # path parameters not there yet: outputs if written
 
     def link_inputs(self) -> None:
         paths, artifacts = find_data(self.parameters)
-        if paths or artifacts:
-            self.input_paths = set(paths)
-            link_input_data(self.run, paths, artifacts)
+        for path in paths:
+            if path.exists():
+                self.input_paths.add(path)
+            else:
+                self.missing.append(path)
+        if self.input_paths or artifacts:
+            link_input_data(self.run, list(self.input_paths), artifacts, self.workdir)
 
     def save_outputs(self, result: Any) -> None:
         paths, artifacts = find_data(result)
+        paths += [p for p in self.missing if p not in paths]
         if paths or artifacts:
-            save_output_data(self.run, paths, artifacts, self.input_paths, self.keep_existing)
+            save_output_data(self.run, paths, artifacts, self.input_paths, self.keep_existing,
+                             self.workdir)
+        if self.run.reference_type == TASK_RUN:
+            record_assets(self.run, self.run.reference, self.workdir)
 
 
 class _Tracker:
@@ -207,12 +283,12 @@ class _Tracker:
                 started = self.begin(wrapper_async)
                 if started is None:
                     return await fn(*args, **kwargs)
-                with _current(started.run):
+                with _current(started):
                     started.link_inputs()
                     try:
                         result = await fn(*args, **kwargs)
                     except BaseException as exc:
-                        self.interrupted(started.run, exc)
+                        self.failed(started.run, exc)
                         raise
                     started.save_outputs(result)
                     return result
@@ -225,12 +301,12 @@ class _Tracker:
                 started = self.begin(wrapper_sync)
                 if started is None:
                     return fn(*args, **kwargs)
-                with _current(started.run):
+                with _current(started):
                     started.link_inputs()
                     try:
                         result = fn(*args, **kwargs)
                     except BaseException as exc:
-                        self.interrupted(started.run, exc)
+                        self.failed(started.run, exc)
                         raise
                     started.save_outputs(result)
                     return result
@@ -266,13 +342,18 @@ class _Tracker:
         elif run.status != status:
             run.status = status
             run.save()
-        return _Started(run, parameters or {}, keep_existing=self.kind == "flow")
+        return _Started(run, parameters or {}, keep_existing=self.kind == "flow",
+                        workdir=_workdir.get() or os.getcwd())
 
-    def interrupted(self, run: Run, exc: BaseException) -> None:
-        """A task run stopped by a BaseException (Prefect calls no task hook then): aborted."""
+    def failed(self, run: Run, exc: BaseException) -> None:
+        """Keep how an attempt failed; a task run stopped by a BaseException (Prefect
+        calls no task hook then) ends aborted now."""
+        ref = run.reference or ""
+        _failures.setdefault(ref, []).append(_Failure.of(exc))
         if self.kind == "task" and not isinstance(exc, Exception):
-            _active.pop(run.reference or "", None)
-            end_run(run, "aborted")
+            _active.pop(ref, None)
+            features = _failure_features(run, ref, "aborted", 1)
+            _write_ends([(run, "aborted", None, features)])
 
     # ------------------------------------------------------------ records
 
@@ -292,6 +373,7 @@ class _Tracker:
             "created_by": _USER,
             "status": status,
         }
+        upstream = self.upstream_ids(inst, prun)
         ends = _pending_ends.take(inst)
         run = None
         if prun.run_count <= 1:  # a new Prefect run: a plain insert is the fast path
@@ -299,6 +381,7 @@ class _Tracker:
                 with inst.write():  # one transaction: earlier runs' ends, then this start
                     _write_ends(ends)
                     run = Run(**fields).save()
+                    link_run_results([(run.id, i) for i in upstream])
             except IntegrityError:  # recorded before, by another process: update it
                 run = None
         if run is None:
@@ -306,8 +389,31 @@ class _Tracker:
                 _write_ends(ends)
                 ids = upsert_runs([fields])
                 run = Run.get(ids[(self.reference_type, str(prun.id))])
+                link_run_results([(run.id, i) for i in upstream])
+        if self.kind == "task":
+            known = _run_ids.setdefault(inst, {})
+            if len(known) >= MAX_REMEMBERED:
+                known.clear()
+            known[str(prun.id)] = run.id
         notify(hook().flowlineage_run_started, run=run)
         return run
+
+    @staticmethod
+    def upstream_ids(inst: Instance, prun: PrefectRun) -> list[int]:
+        """The Run ids of the task runs whose results ``prun`` was passed (Prefect's
+        ``task_inputs``), as far as they are recorded."""
+        if not isinstance(prun, TaskRun):
+            return []
+        refs = {str(i.id) for name, inputs in prun.task_inputs.items() if name not in NOT_DATA
+                for i in inputs if isinstance(i, TaskRunResult)}
+        if not refs:
+            return []
+        known = _run_ids.get(inst, {})
+        found = [known[r] for r in refs if r in known]
+        missing = [r for r in refs if r not in known]
+        if missing:
+            found += [r.id for r in Run.filter(reference_type=TASK_RUN, reference__in=missing)]
+        return found
 
     def transform_id(self, inst: Instance, obj: Flow[Any, Any] | Task[Any, Any]) -> int:
         """The id of the transform of ``obj`` in ``inst`` (looked up once per version)."""
@@ -337,13 +443,19 @@ class _Tracker:
     def finish(self, obj: Flow[Any, Any] | Task[Any, Any], prun: PrefectRun,
                state: State[Any]) -> None:
         """Record a final state; a run whose function did not run here gets its Run now."""
-        run = _active.pop(str(prun.id), None)
+        ref = str(prun.id)
+        run = _active.pop(ref, None)
         if run is None:  # a cached task, or a flow whose parameters failed validation
             run = self.start_run(obj, prun, self._parameters(prun), "started")
+        status = _status(state)
+        features = _failure_features(run, ref, status, prun.run_count, state)
         if state.name == "Cached":
+            _Started(run, self._parameters(prun) or {}, keep_existing=False,
+                     workdir=_workdir.get() or os.getcwd()).link_inputs()
             _link_cached_outputs(run, state)
+            features["cached"] = True
         inst = ensure_connected()
-        _pending_ends.add(inst, run, _status(state), _utc(state.timestamp))
+        _pending_ends.add(inst, run, status, _utc(state.timestamp), features)
         if self.kind == "flow" or _enclosing.get() is None:
             _write_ends(_pending_ends.take(inst))  # the run's end, and its tasks' ends
 
@@ -389,6 +501,10 @@ def _quiet_hook_logs() -> None:
         logging.getLogger(name).addFilter(_HOOK_LOG_FILTER)  # adding twice is a no-op
 
 
+End = tuple[Run, str, datetime | None, Features]
+"""A run's final status, its time and the features recorded with it."""
+
+
 class _PendingEnds:
     """Final states of runs not written yet.
 
@@ -398,19 +514,20 @@ class _PendingEnds:
     """
 
     def __init__(self) -> None:
-        self._items: list[tuple[Instance, Run, str, datetime | None]] = []
+        self._items: list[tuple[Instance, End]] = []
         self._lock = threading.Lock()
         atexit.register(self.write_all)
 
-    def add(self, inst: Instance, run: Run, status: str, finished_at: datetime | None) -> None:
+    def add(self, inst: Instance, run: Run, status: str, finished_at: datetime | None,
+            features: Features) -> None:
         with self._lock:
-            self._items.append((inst, run, status, finished_at))
+            self._items.append((inst, (run, status, finished_at, features)))
 
-    def take(self, inst: Instance) -> list[tuple[Run, str, datetime | None]]:
+    def take(self, inst: Instance) -> list[End]:
         """Remove and return the pending ends of ``inst`` (those of others are dropped)."""
         with self._lock:
             items, self._items = self._items, []
-        return [(run, status, at) for owner, run, status, at in items if owner is inst]
+        return [end for owner, end in items if owner is inst]
 
     def write_all(self) -> None:
         """Write the pending ends of the connected instance, if any."""
@@ -424,24 +541,61 @@ class _PendingEnds:
 _pending_ends = _PendingEnds()
 
 
-def _write_ends(ends: list[tuple[Run, str, datetime | None]]) -> None:
-    """Record run ends in one transaction (or in the caller's)."""
+def _write_ends(ends: list[End]) -> None:
+    """Record run ends and their features in one transaction (or in the caller's)."""
     if ends:
         with get_instance().write():
-            for run, status, finished_at in ends:
+            set_run_features({run.id: features for run, _, _, features in ends if features})
+            for run, status, finished_at, _ in ends:
                 end_run(run, status, finished_at=finished_at)
 
 
 @contextmanager
-def _current(run: Run) -> Iterator[None]:
-    """Make ``run`` the current run and the enclosing Prefect run in this context."""
-    enclosing = _enclosing.set(run)
-    current = set_current_run(run)
+def _current(started: _Started) -> Iterator[None]:
+    """Make the started run the current run and the enclosing Prefect run in this
+    context, and its working directory the flow's."""
+    enclosing = _enclosing.set(started.run)
+    workdir = _workdir.set(started.workdir)
+    current = set_current_run(started.run)
     try:
         yield
     finally:
         reset_current_run(current)
+        _workdir.reset(workdir)
         _enclosing.reset(enclosing)
+
+
+def _failure_features(run: Run, ref: str, status: str, run_count: int,
+                      state: State[Any] | None = None) -> Features:
+    """The attempts of a retried run, and the error of a failed one (its traceback saved
+    as the run's report)."""
+    failures = _failures.pop(ref, [])
+    failure = failures[-1] if failures and status != "completed" else None
+    if failure is None and status != "completed":  # failed before the function ran
+        message = (state.message if state is not None else None) or ""
+        name = (state.name if state is not None else None) or "Failed"
+        failure = _Failure(name, message, message)
+    features: Features = {}
+    if run_count > 1:
+        last = status if failure is None else f"{status}: {failure.summary}"
+        features["attempts"] = run_count
+        features["attempt_states"] = [
+            *(f"errored: {f.summary}" for f in failures[: run_count - 1]), last]
+    if failure is not None:
+        features["error_type"], features["error"] = failure.type, failure.message
+        _save_report(run, failure.report)
+    return features
+
+
+def _save_report(run: Run, text: str) -> None:
+    """Save ``text`` (a traceback) as the run's report artifact (lamindb's ``run.report``)."""
+    with tempfile.TemporaryDirectory(prefix="fl-report-") as tmp:
+        path = Path(tmp, "report.txt")
+        path.write_text(text)
+        report = Artifact(path, key=f"prefect/reports/{run.uid}.txt", kind="report",
+                          description=f"error report of run {run.uid}", run=False).save()
+    run.report_id = report.id
+    run.save()
 
 
 def _link_cached_outputs(run: Run, state: State[Any]) -> None:

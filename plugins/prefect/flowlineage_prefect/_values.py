@@ -1,12 +1,13 @@
 """From Prefect parameters and return values to run params, input and output artifacts.
 
-Paths (``pathlib.Path``) and ``fl.Artifact`` objects are found at any depth of lists,
-tuples, sets and dict values; everything else only shows up in the JSON-safe params.
-Parameters that are files are inputs; folders are not (a folder parameter is usually a
-working or output directory; pass a saved folder Artifact to record one as an input).
-Returned files and folders are outputs. Their key is their path relative to the flow's
-working directory (the current folder), or their absolute path without the leading ``/``
-for files outside it; the path itself is recorded as a location of the artifact.
+Paths (``os.PathLike``) and ``fl.Artifact`` objects are found at any depth of lists,
+tuples, sets and dict values, ``str`` values naming an existing file or folder at the top
+and one level down, and completed Prefect futures by their results; everything else only
+shows up in the JSON-safe params. Parameters that are files are inputs; folders are not (a
+folder parameter is usually a working or output directory; pass a saved folder Artifact
+to record one as an input). Returned files and folders are outputs, keyed by their path
+relative to the flow's working directory (their absolute path without the leading ``/``
+outside it); the path itself is recorded as a location of the artifact.
 """
 
 from __future__ import annotations
@@ -17,13 +18,17 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 from flowlineage import Artifact
-from flowlineage.adapters import hash_file, hash_folder, link_inputs
+from flowlineage.adapters import hash_file, hash_folder, key_for_path, link_inputs
+from prefect.futures import PrefectFuture
 
 if TYPE_CHECKING:
     from flowlineage import Run
 
 MAX_DEPTH = 20
 MAX_REPR = 2000
+STR_DEPTH = 1
+"""How deep in containers a ``str`` is checked for being a path (one ``stat`` each)."""
+MAX_PATH = 4096
 
 
 def json_safe(value: Any, depth: int = 0) -> Any:
@@ -59,39 +64,46 @@ def find_data(value: Any) -> tuple[list[Path], list[Artifact]]:
 
 def _walk(value: Any, paths: dict[Path, None], artifacts: dict[int, Artifact],
           depth: int) -> None:
-    if isinstance(value, Path):
-        paths[value] = None
+    if type(value) is str:
+        if depth <= STR_DEPTH and _names_existing_path(value):
+            paths[Path(os.path.abspath(value))] = None
+    elif isinstance(value, os.PathLike):
+        paths[Path(os.path.abspath(value))] = None
     elif isinstance(value, Artifact):
         artifacts.setdefault(id(value), value)
     elif depth < MAX_DEPTH and isinstance(value, list | tuple | set | frozenset | dict):
         for item in value.values() if isinstance(value, dict) else value:
             _walk(item, paths, artifacts, depth + 1)
+    elif isinstance(value, PrefectFuture) and value.state.is_completed():
+        _walk(value.result(), paths, artifacts, depth)
 
 
-def link_input_data(run: Run, paths: list[Path], artifacts: list[Artifact]) -> None:
+def _names_existing_path(text: str) -> bool:
+    return 0 < len(text) <= MAX_PATH and "\n" not in text and "\0" not in text \
+        and os.path.exists(text)
+
+
+def link_input_data(run: Run, paths: list[Path], artifacts: list[Artifact],
+                    workdir: str) -> None:
     """Link the files and saved artifacts as inputs of ``run`` (folders are left out).
 
     A file is found by its content hash; one never seen before is registered as an
-    artifact no run created.
+    artifact no run created, keyed by its path relative to ``workdir``.
     """
     found = [a for a in artifacts if a.id is not None]
     for path in paths:
         if path.is_file():
-            found.append(_save_without_run(path))
+            found.append(Artifact(path, key=key_for_path(path, workdir), run=False).save())
     link_inputs(run, found)
 
 
-def _save_without_run(path: Path) -> Artifact:
-    """Register a file no run created (``Artifact(path).save()`` credits the current run)."""
-    return Artifact(path, key=workdir_key(path), run=False).save()
-
-
 def save_output_data(run: Run, paths: list[Path], artifacts: list[Artifact],
-                     skip: set[Path], keep_existing: bool) -> None:
+                     skip: set[Path], keep_existing: bool, workdir: str) -> None:
     """Save the files (except ``skip``) and unsaved artifacts as outputs of ``run``.
 
-    Content saved before is linked as recreated by ``run``, unless ``keep_existing``
-    (a flow returning what its tasks wrote), when it is left as it is.
+    Files are keyed by their path relative to ``workdir``. Content saved before is linked
+    as recreated by ``run``, unless ``keep_existing`` (a flow returning what its tasks
+    wrote), when it is left as it is.
     """
     todo = [a for a in artifacts if a.id is None]
     for path in paths:
@@ -99,22 +111,13 @@ def save_output_data(run: Run, paths: list[Path], artifacts: list[Artifact],
             continue
         if keep_existing and existing_artifact(path) is not None:
             continue
-        todo.append(Artifact(path, key=workdir_key(path), run=run))
+        todo.append(Artifact(path, key=key_for_path(path, workdir), run=run))
     if len(todo) == 1:
         todo[0].save()
     elif todo:
         from flowlineage import save
 
         save(todo)
-
-
-def workdir_key(path: Path) -> str:
-    """The key of a file: its path relative to the working directory, never None."""
-    absolute = os.path.abspath(path)
-    rel = os.path.relpath(absolute, os.getcwd())
-    if rel == os.curdir or rel.split(os.sep, 1)[0] == os.pardir:
-        return Path(absolute).as_posix().lstrip("/")
-    return Path(rel).as_posix()
 
 
 def existing_artifact(path: Path) -> Artifact | None:
