@@ -61,12 +61,25 @@ from flowlineage.adapters import (
 from flowlineage.errors import NotConnected, ValidationError
 from prefect import Flow, Task
 from prefect._internal.result_records import ResultRecord
-from prefect.client.schemas.objects import FlowRun, State, TaskRun, TaskRunResult
+from prefect.client.schemas.objects import (
+    FlowRun,
+    FlowRunResult,
+    State,
+    TaskRun,
+    TaskRunResult,
+)
 from prefect.context import FlowRunContext, TaskRunContext
 from sqlalchemy.exc import IntegrityError
 
 from ._assets import record_assets
-from ._values import existing_artifact, find_data, json_safe, link_input_data, save_output_data
+from ._values import (
+    STR_DEPTH,
+    existing_artifact,
+    find_data,
+    json_safe,
+    link_input_data,
+    save_output_data,
+)
 from .hooks import FLOW_RUN, TASK_RUN
 
 P = ParamSpec("P")
@@ -239,7 +252,7 @@ class _Started:
         self.missing: list[Path] = []  # path parameters not there yet: outputs if written
 
     def link_inputs(self) -> None:
-        paths, artifacts = find_data(self.parameters)
+        paths, artifacts = find_data(self.parameters, STR_DEPTH + 1)  # dict of parameters
         for path in paths:
             if path.exists():
                 self.input_paths.add(path)
@@ -390,29 +403,29 @@ class _Tracker:
                 ids = upsert_runs([fields])
                 run = Run.get(ids[(self.reference_type, str(prun.id))])
                 link_run_results([(run.id, i) for i in upstream])
-        if self.kind == "task":
-            known = _run_ids.setdefault(inst, {})
-            if len(known) >= MAX_REMEMBERED:
-                known.clear()
-            known[str(prun.id)] = run.id
+        known = _run_ids.setdefault(inst, {})
+        if len(known) >= MAX_REMEMBERED:
+            known.clear()
+        known[str(prun.id)] = run.id
         notify(hook().flowlineage_run_started, run=run)
         return run
 
     @staticmethod
     def upstream_ids(inst: Instance, prun: PrefectRun) -> list[int]:
-        """The Run ids of the task runs whose results ``prun`` was passed (Prefect's
-        ``task_inputs``), as far as they are recorded."""
+        """The Run ids of the task and subflow runs whose results ``prun`` was passed
+        (Prefect's ``task_inputs``), as far as they are recorded."""
         if not isinstance(prun, TaskRun):
             return []
         refs = {str(i.id) for name, inputs in prun.task_inputs.items() if name not in NOT_DATA
-                for i in inputs if isinstance(i, TaskRunResult)}
+                for i in inputs if isinstance(i, TaskRunResult | FlowRunResult)}
         if not refs:
             return []
         known = _run_ids.get(inst, {})
         found = [known[r] for r in refs if r in known]
         missing = [r for r in refs if r not in known]
         if missing:
-            found += [r.id for r in Run.filter(reference_type=TASK_RUN, reference__in=missing)]
+            found += [r.id for r in Run.filter(reference_type__in=[TASK_RUN, FLOW_RUN],
+                                               reference__in=missing)]
         return found
 
     def transform_id(self, inst: Instance, obj: Flow[Any, Any] | Task[Any, Any]) -> int:

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 MAX_DEPTH = 20
 MAX_REPR = 2000
 STR_DEPTH = 1
-"""How deep in containers a ``str`` is checked for being a path (one ``stat`` each)."""
+"""How deep in containers a ``str`` is checked for being a path (one ``stat`` each); the
+parameters' dict adds one level."""
 MAX_PATH = 4096
 
 
@@ -54,18 +55,19 @@ def _key(key: Any) -> str:
     return str(key) if type(key) in (int, float, bool) or key is None else repr(key)
 
 
-def find_data(value: Any) -> tuple[list[Path], list[Artifact]]:
-    """The paths and artifacts inside ``value``, each once, in order of appearance."""
+def find_data(value: Any, str_depth: int = STR_DEPTH) -> tuple[list[Path], list[Artifact]]:
+    """The paths and artifacts inside ``value``, each once, in order of appearance
+    (``str`` paths down to ``str_depth``)."""
     paths: dict[Path, None] = {}
     artifacts: dict[int, Artifact] = {}
-    _walk(value, paths, artifacts, 0)
+    _walk(value, paths, artifacts, 0, str_depth)
     return list(paths), list(artifacts.values())
 
 
 def _walk(value: Any, paths: dict[Path, None], artifacts: dict[int, Artifact],
-          depth: int) -> None:
+          depth: int, str_depth: int) -> None:
     if type(value) is str:
-        if depth <= STR_DEPTH and _names_existing_path(value):
+        if depth <= str_depth and _names_existing_path(value):
             paths[Path(os.path.abspath(value))] = None
     elif isinstance(value, os.PathLike):
         paths[Path(os.path.abspath(value))] = None
@@ -73,9 +75,9 @@ def _walk(value: Any, paths: dict[Path, None], artifacts: dict[int, Artifact],
         artifacts.setdefault(id(value), value)
     elif depth < MAX_DEPTH and isinstance(value, list | tuple | set | frozenset | dict):
         for item in value.values() if isinstance(value, dict) else value:
-            _walk(item, paths, artifacts, depth + 1)
+            _walk(item, paths, artifacts, depth + 1, str_depth)
     elif isinstance(value, PrefectFuture) and value.state.is_completed():
-        _walk(value.result(), paths, artifacts, depth)
+        _walk(value.result(), paths, artifacts, depth, str_depth)
 
 
 def _names_existing_path(text: str) -> bool:
