@@ -13,7 +13,10 @@ the adapter's own code takes per run (CPU time of its entry points: the wall-clo
 inside them also counts Prefect's background threads holding the GIL), and the same
 figures for a 20-way ``.submit()`` fan-out on the thread-pool task runner.
 
-    python bench/prefect_overhead.py [--tasks 200] [--repeats 5] [--json]
+    python bench/prefect_overhead.py [--tasks 200] [--repeats 5] [--quick] [--json]
+
+``--quick`` runs 50 tasks, 3 times; ``--json`` adds the figures in the form ``python -m
+bench`` reads.
 """
 
 from __future__ import annotations
@@ -29,7 +32,12 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import Figure  # noqa: E402
 
 TARGET_RATIO = 1.15
 TARGET_MS_PER_TASK = 3.0
@@ -215,6 +223,17 @@ def _timed_run(flow: Any, n: int, retries: _RetryCounter) -> float:
     return elapsed
 
 
+def _figures(result: dict[str, Any]) -> list[Figure]:
+    seq = result["sequential"]
+    note = f"{result['tasks']} trivial tasks, median of {result['repeats']}"
+    return [
+        Figure("Prefect: tracked/untracked wall time", seq["ratio"], TARGET_RATIO, "x",
+               note=f"{note}; fastest runs {seq['best_ratio']:.3f}"),
+        Figure("Prefect: tracking cost per task run", seq["ms_per_task"], TARGET_MS_PER_TASK,
+               "ms", note=f"{seq['adapter_cpu_ms_per_run']:.2f} ms CPU in adapter code"),
+    ]
+
+
 def _print_table(result: dict[str, Any]) -> None:
     rows = [("figure", "target", "measured", "result")]
     rows += [(c["figure"], c["target"], str(c["measured"]), "pass" if c["pass"] else "FAIL")
@@ -238,8 +257,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=200, help="task runs per flow")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs of each flow")
+    parser.add_argument("--quick", action="store_true", help="50 task runs, 3 timed runs")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.tasks, args.repeats = min(args.tasks, 50), min(args.repeats, 3)
     home = tempfile.mkdtemp(prefix="fl-bench-prefect-")
     _prepare_environment(home)
     try:
@@ -247,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(home, ignore_errors=True)
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(json.dumps(result | {"figures": [asdict(f) | {"passed": f.passed}
+                                               for f in _figures(result)]}, indent=2))
     else:
         _print_table(result)
     return 0 if all(c["pass"] for c in result["checks"]) else 1
