@@ -359,7 +359,8 @@ def test_prefect_plugin_tracks_a_script_without_changes(instance: Instance,
         "[prefect.plugins]\nflowlineage = flowlineage_prefect.prefect_plugin\n")
     script = tmp_path / "plain.py"
     script.write_text(PLAIN_SCRIPT)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ["PYTHONPATH"]]),
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(site), *filter(None, [os.environ.get("PYTHONPATH")])]),
            "PREFECT_PLUGINS_ENABLED": "true",
            "PREFECT_API_URL": str(get_current_settings().api.url),
            "FLOWLINEAGE_DB": instance.settings.db_url}
