@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..db.ids import VERSIONED_STEM_LEN
+from ..render.summary import emit
 
 if TYPE_CHECKING:
     from .artifact import Artifact
@@ -48,12 +49,3 @@ def usage_and_versions(record: Any) -> list[str]:
             v.uid[VERSIONED_STEM_LEN:] + ("*" if v.is_latest else "") for v in versions))
     return lines
 
-
-def emit(lines: list[str], print_: bool) -> str:
-    """Join description lines; print them (plain, no markup) when ``print_``."""
-    text = "\n".join(lines)
-    if print_:
-        from rich.console import Console
-
-        Console().print(text, markup=False, highlight=False)
-    return text

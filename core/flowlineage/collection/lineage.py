@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..artifact.artifact import Artifact
-from ..artifact.describe import emit, usage_and_versions
+from ..artifact.describe import usage_and_versions
 from ..db.enums import Branch
 from ..db.record import saved_id
 from ..lineage.edges import edges_between
 from ..lineage.walk import Direction, Lineage, walk
 from ..render import graph as render
 from ..render.formats import render_graph
+from ..render.summary import emit
 from ..run.run import Run
 from .io import members
 

@@ -6,19 +6,24 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import Mapped, column_property, make_transient_to_detached, synonym
 
 from ..db import ids, tables
 from ..db.engine import get_instance
 from ..db.query import QuerySet
 from ..db.record import Record, entity, through
 from ..db.schema import Base, utcnow
+from ..errors import ValidationError
 from ..storage.hashing import hash_bytes
 from .labels import Project
 
 
 class Transform(Record, Base):
-    """The code that runs: a script, flow, task, rule, process or pipeline."""
+    """The code that runs: a script, notebook, pipeline, flow, task, rule, process or function.
+
+    ``kind`` is lamindb's name for what older lamindb (and the column) call ``type``; both
+    spellings work, as do ``name=`` for ``key=``, in the constructor and in lookups.
+    """
 
     __table__ = tables.transform
 
@@ -26,7 +31,8 @@ class Transform(Record, Base):
     uid: Mapped[str]
     key: Mapped[str]
     version: Mapped[str | None]
-    type: Mapped[str]
+    kind: Mapped[str] = column_property(tables.transform.c.type)
+    type: Mapped[str] = synonym("kind")
     source_code: Mapped[str | None]
     hash: Mapped[str | None]
     reference: Mapped[str | None]
@@ -35,6 +41,42 @@ class Transform(Record, Base):
     is_latest: Mapped[bool]
     created_by: Mapped[str | None]
     created_at: Mapped[datetime]
+    _fl_lookup_alias = {"name": ("key", str)}
+
+    def __init__(self, key: str | None = None, version: str | None = None,
+                 kind: str | None = None, **fields: Any) -> None:
+        """An unsaved transform, e.g. ``Transform(key="Cell Ranger", version="7.2.0",
+        kind="pipeline")``; the older ``name=`` and ``type=`` are accepted too."""
+        key = key or fields.pop("name", None)
+        kind = kind or fields.pop("type", None) or "script"
+        if not key:
+            raise ValidationError("Transform needs a key= (or the older name=)")
+        for field in fields:
+            if field not in self.__mapper__.attrs:  # type: ignore[attr-defined]
+                raise ValidationError(f"Transform has no field {field!r}")
+        super().__init__(key=key, version=version, kind=kind, **fields)
+        if self.uid is None:
+            self.uid = ids.new_uid(ids.TRANSFORM_STEM_LEN, True)
+        if self.is_latest is None:
+            self.is_latest = True
+
+    def save(self) -> Transform:
+        """Save a new transform as ``get_or_create_transform`` would: the same key, kind,
+        version and source returns the saved one; otherwise a new version of the key."""
+        if self.id is not None:
+            return super().save()
+        saved = get_or_create_transform(
+            self.key, self.kind, self.source_code, self.version, self.reference,
+            self.reference_type, self.description)
+        for attr in self.__mapper__.column_attrs:  # type: ignore[attr-defined]
+            setattr(self, attr.key, getattr(saved, attr.key))
+        make_transient_to_detached(self)
+        return self
+
+    @property
+    def name(self) -> str:
+        """The key (lamindb's older name of a transform)."""
+        return self.key
 
     @property
     def runs(self) -> QuerySet[Any]:
@@ -75,13 +117,13 @@ def get_or_create_transform(
         family = list(s.scalars(select(Transform).where(Transform.key == key)
                                 .order_by(Transform.uid)))
     for tf in family:
-        if tf.hash == digest and tf.version == version and tf.type == type:
+        if tf.hash == digest and tf.version == version and tf.kind == type:
             return tf
     with inst.write() as s:  # re-read inside the write lock: another writer may have won
         family = list(s.scalars(select(Transform).where(Transform.key == key)
                                 .order_by(Transform.uid)))
         for tf in family:
-            if tf.hash == digest and tf.version == version and tf.type == type:
+            if tf.hash == digest and tf.version == version and tf.kind == type:
                 return tf
         if family:
             n = ids.TRANSFORM_STEM_LEN
@@ -90,7 +132,7 @@ def get_or_create_transform(
         else:
             uid = ids.new_uid(ids.TRANSFORM_STEM_LEN, True)
         tf = Transform(
-            uid=uid, key=key, type=type, source_code=source_code, hash=digest, version=version,
+            uid=uid, key=key, kind=type, source_code=source_code, hash=digest, version=version,
             reference=reference, reference_type=reference_type, description=description,
             is_latest=True, created_at=utcnow(),
         )
