@@ -105,37 +105,56 @@ def get_or_create_transform(
     reference: str | None = None,
     reference_type: str | None = None,
     description: str | None = None,
+    uid: str | None = None,
 ) -> Transform:
     """The transform with this key and source; changed source makes a new version.
 
     A transform is identified by ``key`` plus the hash of its source (or ``version`` when
-    there is no source); the newest version of a key has ``is_latest``.
+    there is no source); the newest version of a key has ``is_latest``. With ``uid`` (a
+    full uid or its 12-character stem) the family is that uid's instead of the key's, so
+    it survives renames: a new key or source becomes the family's next version.
     """
     digest = hash_bytes(source_code.encode()) if source_code is not None else None
+    if uid is not None:
+        stem = uid[: ids.TRANSFORM_STEM_LEN]
+        in_family = (Transform.uid >= stem) & (Transform.uid < ids.family_upper_bound(stem))
+    else:
+        in_family = Transform.key == key
+
+    def same(tf: Transform) -> bool:
+        return (tf.hash == digest and tf.version == version and tf.kind == type
+                and tf.key == key)
+
     inst = get_instance()
     with inst.read() as s:
-        family = list(s.scalars(select(Transform).where(Transform.key == key)
-                                .order_by(Transform.uid)))
-    for tf in family:
-        if tf.hash == digest and tf.version == version and tf.kind == type:
-            return tf
+        family = list(s.scalars(select(Transform).where(in_family).order_by(Transform.uid)))
+    found = next((tf for tf in family if same(tf)), None)
+    if found is not None:
+        return found
     with inst.write() as s:  # re-read inside the write lock: another writer may have won
-        family = list(s.scalars(select(Transform).where(Transform.key == key)
-                                .order_by(Transform.uid)))
-        for tf in family:
-            if tf.hash == digest and tf.version == version and tf.kind == type:
-                return tf
+        family = list(s.scalars(select(Transform).where(in_family).order_by(Transform.uid)))
+        found = next((tf for tf in family if same(tf)), None)
+        if found is not None:
+            return found
         if family:
             n = ids.TRANSFORM_STEM_LEN
-            uid = family[0].uid[:n] + ids.next_version_suffix(max(t.uid for t in family)[n:])
-            s.execute(update(Transform).where(Transform.key == key).values(is_latest=False))
+            new_uid = family[0].uid[:n] + ids.next_version_suffix(max(t.uid for t in family)[n:])
+            s.execute(update(Transform).where(in_family).values(is_latest=False))
+        elif uid is not None:
+            new_uid = uid if len(uid) > ids.TRANSFORM_STEM_LEN else uid + ids.FIRST_VERSION
         else:
-            uid = ids.new_uid(ids.TRANSFORM_STEM_LEN, True)
+            new_uid = ids.new_uid(ids.TRANSFORM_STEM_LEN, True)
         tf = Transform(
-            uid=uid, key=key, kind=type, source_code=source_code, hash=digest, version=version,
-            reference=reference, reference_type=reference_type, description=description,
-            is_latest=True, created_at=utcnow(),
+            uid=new_uid, key=key, kind=type, source_code=source_code, hash=digest,
+            version=version, reference=reference, reference_type=reference_type,
+            description=description, is_latest=True, created_at=utcnow(),
         )
         s.add(tf)
         s.flush()  # give tf its id inside a caller's open transaction
     return tf
+
+
+def is_transform_uid(value: str) -> bool:
+    """Whether ``value`` is spelled like a transform uid (or its stem), not a key."""
+    return len(value) in (ids.TRANSFORM_STEM_LEN, ids.TRANSFORM_STEM_LEN + ids.VERSION_LEN) \
+        and all(c in ids.BASE62 for c in value)
