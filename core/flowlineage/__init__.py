@@ -32,7 +32,7 @@ _EXPORTS = {  # public name -> (module, attribute)
     "Artifact": ("artifact.artifact", "Artifact"),
     "Collection": ("collection.collection", "Collection"),
     "Storage": ("storage.roots", "Storage"),
-    "save": ("artifact.save", "save_many"),
+    "save": ("context", "save"),
     "errors": ("errors", None),
 }
 _ENTITIES = "collection.collection"  # imports every entity module below it
@@ -46,9 +46,8 @@ __all__ = [
 if TYPE_CHECKING:
     from . import errors
     from .artifact.artifact import Artifact
-    from .artifact.save import save_many as save
     from .collection.collection import Collection
-    from .context import context, disconnect, finish, track
+    from .context import context, disconnect, finish, save, track
     from .db.engine import connect, get_instance
     from .db.lookups import Q
     from .run.labels import Project, ULabel

@@ -9,13 +9,15 @@ import getpass
 import os
 import shlex
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from sqlalchemy import update
 
-from .artifact.artifact import existing_or_new_bytes
+from .artifact.artifact import Artifact, existing_or_new_bytes
+from .artifact.save import save_many
 from .db import engine
 from .db.engine import Instance, ensure_connected, get_instance
 from .db.enums import RunStatus
@@ -31,7 +33,7 @@ from .tracking.ending import Heartbeat, before_end, install_handlers
 from .tracking.ending import finish as end_current
 from .tracking.environment import requirements_txt
 
-__all__ = ["Context", "context", "finish", "track"]
+__all__ = ["Context", "context", "finish", "save", "track"]
 
 
 class Context:
@@ -67,7 +69,7 @@ class Context:
         if set_value is not None:
             return set_value
         tf = self.transform
-        return None if tf is None else getattr(tf, name)  # type: ignore[no-any-return]
+        return None if tf is None else getattr(tf, name)
 
     @property
     def uid(self) -> str | None:
@@ -175,6 +177,19 @@ def finish(status: str = "completed", ignore_non_consecutive: bool | None = None
     """
     ended: Run | None = end_current(status)
     return ended
+
+
+def save(records: Iterable[Any], max_workers: int | None = None) -> list[Any]:
+    """Save records of any kind (lamindb's ``ln.save``): unsaved artifacts together (hashed
+    and copied in parallel, inserted in one transaction), then every other record."""
+    found = list(records)
+    artifacts = [r for r in found if isinstance(r, Artifact)]
+    if artifacts:
+        save_many(artifacts, max_workers)
+    for record in found:
+        if not isinstance(record, Artifact):
+            record.save()
+    return found
 
 
 def _script_transform(transform: str | None, path: str | os.PathLike[str] | None) -> Transform:

@@ -67,7 +67,7 @@ def _decorator(uid: str | None, global_run: GlobalRun,
             parent = get_current_run()
             if needs_parent and parent is None:
                 raise ValidationError(
-                    f"step {func.__qualname__!r} called outside a run: track the caller "
+                    f"step {func.__name__!r} called outside a run: track the caller "
                     "with fl.track() or decorate it with @fl.flow()")
             ensure_connected()
             bound = signature.bind(*args, **kwargs)
@@ -97,7 +97,7 @@ def _start(func: Callable[..., Any], uid: str | None, arguments: dict[str, Any],
             params[name] = _jsonable(value)
     project = arguments.get("project")
     run = _start_run(_transform(func, uid), params, parent)
-    run.entrypoint = func.__qualname__
+    run.entrypoint = func.__name__
     run.save()
     if isinstance(project, str):
         run.projects.add(project_named(project))
@@ -149,11 +149,11 @@ def _transform(func: Callable[..., Any], uid: str | None) -> Transform:
         return get_or_create_transform(key=Path(file).name, type="script",
                                        source_code=source, uid=uid)
     try:
-        source = inspect.getsource(func)
+        code: str | None = inspect.getsource(func)
     except (OSError, TypeError):
-        source = None
+        code = None
     return get_or_create_transform(key=func.__qualname__, type="function",
-                                   source_code=source, uid=uid)
+                                   source_code=code, uid=uid)
 
 
 def _jsonable(value: Any) -> Any:

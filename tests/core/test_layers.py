@@ -15,7 +15,8 @@ import flowlineage.hookspecs
 CORE = Path(flowlineage.__file__).parent
 PLUGINS = CORE.parents[1] / "plugins"
 LAYERS = ["errors", "settings", "optional", "hookspecs", "plugins", "db", "storage", "tracking",
-          "lineage", "render", "run", "artifact", "collection", "context|steps", "cli|ui", "adapters"]
+          "lineage", "render", "run", "artifact", "collection", "context|steps", "cli|ui",
+          "adapters"]
 """Lowest first; a module may import only its own layer's modules and lower layers. The two
 front ends, ``cli`` and ``ui``, share the top layer."""
 PUBLIC = {"flowlineage", "flowlineage.adapters", "flowlineage.errors"}

@@ -101,7 +101,7 @@ class LookupCompiler:
             parts = [self.q(c) if isinstance(c, Q) else self.clause(*c) for c in query.children]
         finally:
             self.outer = outer
-        joined = (or_ if query.connector == "OR" else and_)(*parts) if parts else and_(True)
+        joined = (or_ if query.connector == "OR" else and_)(*parts) if parts else true()
         return not_(joined) if query.negated else joined
 
     def clause(self, raw_key: str, value: Any) -> ColumnElement[bool]:
@@ -199,10 +199,12 @@ def _json_element(element: Any, op: str, value: Any) -> ColumnElement[Any]:
         return element.as_boolean()  # type: ignore[no-any-return]
     if not _is_number(sample):
         raise InvalidLookup(f"cannot compare a JSON value with {type(sample).__name__}")
+    number = element.as_float()
     if get_instance().dialect == "postgresql":  # never cast a non-number: PG would raise
-        return case((func.jsonb_typeof(element) == "number", element.as_float()),
-                    else_=None)
-    return element.as_float()  # type: ignore[no-any-return]
+        is_number = func.jsonb_typeof(element) == "number"
+    else:  # SQLite compares text above every number: keep numbers only
+        is_number = func.typeof(number).in_(["integer", "real"])
+    return case((is_number, number), else_=None)
 
 
 def model_for_relation(entity: Any, rel: str) -> type[Any] | None:

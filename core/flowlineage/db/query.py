@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Select, case, func, inspect, or_, select
@@ -56,6 +56,9 @@ class QuerySet(Generic[R]):
         """Records whose text fields contain ``string``, best first: an exact match, then a
         prefix, then a substring (lamindb's ``search``)."""
         names = [field] if isinstance(field, str) else field or search_fields(self.model)
+        unknown = [n for n in names if n not in self.model.__table__.c]  # type: ignore[attr-defined]
+        if unknown:
+            raise InvalidLookup(f"{self.model.__name__} has no field {unknown[0]!r} to search")
         columns = [getattr(self.model, n) for n in names]
         if not case_sensitive:
             columns, string = [func.lower(c) for c in columns], string.lower()
@@ -180,14 +183,14 @@ class QuerySet(Generic[R]):
 def search_fields(model: type[Any]) -> list[str]:
     """The text fields ``search`` looks in by default: name, key, description (those the
     model has)."""
-    table = model.__table__  # type: ignore[attr-defined]
+    table = model.__table__
     found = [n for n in ("name", "key", "description") if n in table.c]
     if not found:
         raise InvalidLookup(f"{model.__name__} has no text field to search: pass field=")
     return found
 
 
-_SEARCH_TESTS = (
+_SEARCH_TESTS: tuple[Callable[[Any, str], ColumnElement[bool]], ...] = (
     lambda c, s: c == s,
     lambda c, s: c.startswith(s, autoescape=True),
 )
@@ -195,7 +198,7 @@ _SEARCH_TESTS = (
 
 def _contains(column: Any, string: str, case_sensitive: bool) -> ColumnElement[bool]:
     if case_sensitive and get_instance().dialect == "sqlite":  # SQLite's LIKE ignores case
-        return func.instr(column, string) > 0  # type: ignore[no-any-return]
+        return func.instr(column, string) > 0
     return column.contains(string, autoescape=True)  # type: ignore[no-any-return]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Mapped, column_property, make_transient_to_detached, synonym
 
 from ..db import ids, tables
@@ -52,7 +52,7 @@ class Transform(Record, Base):
         if not key:
             raise ValidationError("Transform needs a key= (or the older name=)")
         for field in fields:
-            if field not in self.__mapper__.attrs:  # type: ignore[attr-defined]
+            if field not in self.__mapper__.attrs:
                 raise ValidationError(f"Transform has no field {field!r}")
         super().__init__(key=key, version=version, kind=kind, **fields)
         if self.uid is None:
@@ -68,7 +68,7 @@ class Transform(Record, Base):
         saved = get_or_create_transform(
             self.key, self.kind, self.source_code, self.version, self.reference,
             self.reference_type, self.description)
-        for attr in self.__mapper__.column_attrs:  # type: ignore[attr-defined]
+        for attr in self.__mapper__.column_attrs:
             setattr(self, attr.key, getattr(saved, attr.key))
         make_transient_to_detached(self)
         return self
@@ -115,6 +115,7 @@ def get_or_create_transform(
     it survives renames: a new key or source becomes the family's next version.
     """
     digest = hash_bytes(source_code.encode()) if source_code is not None else None
+    in_family: ColumnElement[bool]
     if uid is not None:
         stem = uid[: ids.TRANSFORM_STEM_LEN]
         in_family = (Transform.uid >= stem) & (Transform.uid < ids.family_upper_bound(stem))

@@ -40,7 +40,7 @@ class Capture:
         self._streams = (sys.stdout, sys.stderr)
         self._tees = (_Tee(sys.stdout, self._file, self._lock),
                       _Tee(sys.stderr, self._file, self._lock))
-        sys.stdout, sys.stderr = self._tees  # type: ignore[assignment]
+        sys.stdout, sys.stderr = self._tees
 
     @classmethod
     def start(cls, run_id: int) -> None:
