@@ -7,7 +7,9 @@ all, so each can navigate to the others.
 
 from __future__ import annotations
 
+import sys
 from importlib import import_module
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -20,6 +22,9 @@ _EXPORTS = {  # public name -> (module, attribute)
     "finish": ("context", "finish"),
     "input": ("artifact.declare", "input"),
     "output": ("artifact.declare", "output"),
+    "step": ("steps", "step"),
+    "flow": ("steps", "flow"),
+    "Q": ("db.lookups", "Q"),
     "get_current_run": ("run.run", "get_current_run"),
     "use_run": ("run.run", "use_run"),
     "Run": ("run.run", "Run"),
@@ -29,7 +34,7 @@ _EXPORTS = {  # public name -> (module, attribute)
     "Artifact": ("artifact.artifact", "Artifact"),
     "Collection": ("collection.collection", "Collection"),
     "Storage": ("storage.roots", "Storage"),
-    "save": ("artifact.save", "save_many"),
+    "save": ("context", "save"),
     "errors": ("errors", None),
 }
 _ENTITIES = "collection.collection"  # imports every entity module below it
@@ -38,19 +43,23 @@ __all__ = [
     "Artifact", "Collection", "Project", "Run", "Storage", "Transform", "ULabel", "connect",
     "disconnect", "errors", "finish", "get_current_run", "get_instance", "input", "output",
     "save", "track", "use_run",
+    "Artifact", "Collection", "Project", "Q", "Run", "Storage", "Transform", "ULabel", "connect",
+    "context", "disconnect", "errors", "finish", "flow", "get_current_run", "get_instance",
+    "save", "step", "track", "use_run",
 ]
 
 if TYPE_CHECKING:
     from . import errors
     from .artifact.artifact import Artifact
     from .artifact.declare import input, output
-    from .artifact.save import save_many as save
     from .collection.collection import Collection
-    from .context import disconnect, finish, track
+    from .context import context, disconnect, finish, save, track
     from .db.engine import connect, get_instance
+    from .db.lookups import Q
     from .run.labels import Project, ULabel
     from .run.run import Run, get_current_run, use_run
     from .run.transform import Transform
+    from .steps import flow, step
     from .storage.roots import Storage
 
 
@@ -69,3 +78,20 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(list(globals()) + __all__)
+
+
+class _Facade(ModuleType):
+    """The package module: ``context`` is lamindb's ``ln.context`` object, not the
+    ``flowlineage.context`` module the import system would name there."""
+
+    @property
+    def context(self) -> Any:
+        import_module(f".{_ENTITIES}", __name__)
+        return import_module(".context", __name__).context
+
+    @context.setter
+    def context(self, value: Any) -> None:
+        """Ignore the import system naming the ``flowlineage.context`` submodule here."""
+
+
+sys.modules[__name__].__class__ = _Facade

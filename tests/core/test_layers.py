@@ -15,7 +15,8 @@ import flowlineage.hookspecs
 CORE = Path(flowlineage.__file__).parent
 PLUGINS = CORE.parents[1] / "plugins"
 LAYERS = ["errors", "settings", "optional", "hookspecs", "plugins", "db", "storage", "tracking",
-          "lineage", "render", "run", "artifact", "collection", "context", "cli|ui", "adapters"]
+          "lineage", "render", "run", "artifact", "collection", "context|steps", "cli|ui",
+          "adapters"]
 """Lowest first; a module may import only its own layer's modules and lower layers. The two
 front ends, ``cli`` and ``ui``, share the top layer."""
 PUBLIC = {"flowlineage", "flowlineage.adapters", "flowlineage.errors"}
@@ -120,9 +121,9 @@ def test_every_layer_says_what_it_owns_and_may_import() -> None:
 
 def test_public_names() -> None:
     assert sorted(flowlineage.__all__) == [
-        "Artifact", "Collection", "Project", "Run", "Storage", "Transform", "ULabel", "connect",
-        "disconnect", "errors", "finish", "get_current_run", "get_instance", "input", "output",
-        "save", "track", "use_run",
+        "Artifact", "Collection", "Project", "Q", "Run", "Storage", "Transform", "ULabel",
+        "connect", "context", "disconnect", "errors", "finish", "flow", "get_current_run",
+        "get_instance", "input", "output", "save", "step", "track", "use_run",
     ]
     for name in flowlineage.__all__:
         assert getattr(flowlineage, name) is not None

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Mapped
 from ..db import ids, tables
 from ..db.engine import Instance, get_instance
 from ..db.enums import Branch
+from ..db.lookups import Q
 from ..db.query import QuerySet
 from ..db.record import Record, entity, saved_id, through
 from ..db.schema import Base
@@ -98,8 +99,8 @@ class Artifact(Record, Base, Described):
     # ---------------------------------------------------------------- queries by path
 
     @classmethod
-    def filter(cls, *clauses: ColumnElement[bool], path: str | os.PathLike[str] | None = None,
-               **lookups: Any) -> QuerySet[Self]:
+    def filter(cls, *clauses: ColumnElement[bool] | Q,
+               path: str | os.PathLike[str] | None = None, **lookups: Any) -> QuerySet[Self]:
         """Artifacts matching lookups; with ``path=`` (relative, absolute, ``file://`` or a
         URI such as ``s3://bucket/key``), those whose bytes were at that place, newest first,
         or for a place never recorded, those with the content found there."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ..db.ids import VERSIONED_STEM_LEN
+from ..render.summary import emit
 
 if TYPE_CHECKING:
     from .artifact import Artifact
@@ -70,12 +71,3 @@ def usage_and_versions(record: Any) -> list[str]:
             v.uid[VERSIONED_STEM_LEN:] + ("*" if v.is_latest else "") for v in versions))
     return lines
 
-
-def emit(text: str, print_: bool) -> str | None:
-    """Print a description (plain, no markup) and return None, or return it unprinted."""
-    if not print_:
-        return text
-    from rich.console import Console
-
-    Console().print(text, markup=False, highlight=False, soft_wrap=True)
-    return None

@@ -72,14 +72,16 @@ class Collection(Record, Base, Described):
         run: Run | None = None,
         revises: Collection | None = None,
         version: str | None = None,
+        name: str | None = None,
     ) -> None:
         """An unsaved collection of saved artifacts, kept in the given order.
 
         ``meta`` becomes ``meta_artifact``; ``run`` (default: the current run at save
         time) becomes the creating run; ``revises`` makes this the next version of a
-        saved collection (its key and description carry over unless given).
+        saved collection (its key and description carry over unless given). ``name`` is
+        lamindb's older spelling of ``key``.
         """
-        self._pending = prepare(self, artifacts, key, description,
+        self._pending = prepare(self, artifacts, key if key is not None else name, description,
                                 meta, reference, reference_type, run, revises, version)
 
     def save(self) -> Self:
@@ -90,9 +92,13 @@ class Collection(Record, Base, Described):
         ``key`` with other members (or with ``revises=``) makes a new version. In a run,
         members the run did not create, and the revised version, become its inputs.
         """
-        if self.id is not None and getattr(self, "_pending", None) is None:
+        pending = getattr(self, "_pending", None)
+        if self.id is not None and pending is None:
             return super().save()
+        revises = pending.revises if pending is not None else None
         save_collection(self)
+        if revises is not None and revises.id != self.id and self.is_latest:
+            revises.is_latest = False  # the record in hand agrees with the database
         return self
 
     @classmethod
@@ -226,6 +232,7 @@ class Collection(Record, Base, Described):
         layers_keys: str | list[str] | None = None,
         obs_keys: str | list[str] | None = None,
         obsm_keys: str | list[str] | None = None,
+        obs_filter: dict[str, str | tuple[str, ...]] | None = None,
         join: Join | None = "inner",
         encode_labels: bool | list[str] = True,
         unknown_label: str | dict[str, str] | None = None,
@@ -237,12 +244,15 @@ class Collection(Record, Base, Described):
     ) -> MappedCollection:
         """A map-style dataset (usable as a torch ``Dataset``) over the ``.h5ad`` members.
 
+        ``obs_filter`` keeps the observations whose ``.obs`` values are among the given
+        ones, e.g. ``{"cell_type": ("T cell", "B cell")}``.
         Rows are read on demand with h5py (see ``flowlineage.mapped``). Members are cached
         locally first unless ``stream=True``, which reads remote files through fsspec.
         """
         return mapped(
             self, is_run_input, stream,
-            layers_keys=layers_keys, obs_keys=obs_keys, obsm_keys=obsm_keys, join=join,
+            layers_keys=layers_keys, obs_keys=obs_keys, obsm_keys=obsm_keys,
+            obs_filter=obs_filter, join=join,
             encode_labels=encode_labels, unknown_label=unknown_label,
             cache_categories=cache_categories, parallel=parallel, dtype=dtype,
         )

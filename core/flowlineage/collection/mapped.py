@@ -83,6 +83,7 @@ class MappedCollection:
         layers_keys: str | list[str] | None = None,
         obs_keys: str | list[str] | None = None,
         obsm_keys: str | list[str] | None = None,
+        obs_filter: dict[str, str | Sequence[str]] | None = None,
         join: Join | None = "inner",
         encode_labels: bool | list[str] = True,
         unknown_label: str | dict[str, str] | None = None,
@@ -106,12 +107,18 @@ class MappedCollection:
         self._handles: dict[int, tuple[Any, Any]] = {}
         self._elements: dict[int, dict[str, Any]] = {}
         self._closed = False
-        self.n_obs_list: list[int] = []
+        self._file_rows: list[int] = []
         self.var_list: list[list[str]] = []
-        self._obs: dict[str, list[_ObsColumn]] = {key: [] for key in self.obs_keys}
+        filters = {k: {v} if isinstance(v, str) else set(v) for k, v in (obs_filter or {}).items()}
+        self._obs: dict[str, list[_ObsColumn]] = {
+            key: [] for key in [*self.obs_keys, *filters]}
         try:
             for store in range(len(self.path_list)):
                 self._read_metadata(store, cache_categories)
+            self._rows = [self._kept_rows(store, filters) for store in range(len(self.path_list))
+                          ] if filters else []
+            self.n_obs_list = ([len(rows) for rows in self._rows] if filters
+                               else list(self._file_rows))
             self.encoders: dict[str, dict[Any, int]] = {
                 key: self._make_encoder(key) for key in self.encode_labels
             }
@@ -136,7 +143,7 @@ class MappedCollection:
             if name not in f:
                 raise ValidationError(f"{path} has no {name}: is it an .h5ad file?")
         x = _matrix(f["X"], "X", path)
-        self.n_obs_list.append(_n_rows(f["X"]))
+        self._file_rows.append(_n_rows(f["X"]))
         names = _values(f["var"][_attr(f["var"], "_index")])
         if len(names) != x.n_cols:
             raise ValidationError(f"{path}: var has {len(names)} names for {x.n_cols} columns")
@@ -146,8 +153,8 @@ class MappedCollection:
                 _matrix(_element(f, "layers", key, path), f"layers/{key}", path)
         for key in self.obsm_keys:
             _matrix(_element(f, "obsm", key, path), f"obsm/{key}", path)
-        obs = f["obs"] if self.obs_keys else {}
-        for key in self.obs_keys:
+        obs = f["obs"] if self._obs else {}
+        for key in self._obs:
             if key not in obs:
                 self._obs[key].append(_ObsColumn("absent"))
                 continue
@@ -163,6 +170,13 @@ class MappedCollection:
             else:
                 raise ValidationError(f"{path}: obs column {key!r} has unsupported encoding "
                                       f"{kind!r}")
+
+    def _kept_rows(self, store: int, filters: dict[str, set[str]]) -> NDArray[np.intp]:
+        """The rows of one file whose ``.obs`` values pass ``obs_filter``."""
+        keep = np.ones(self._file_rows[store], dtype=bool)
+        for key, allowed in filters.items():
+            keep &= np.array([v in allowed for v in self._column_values(store, key)], dtype=bool)
+        return np.flatnonzero(keep)
 
     def _make_encoder(self, key: str) -> dict[Any, int]:
         labels: set[Any] = set()
@@ -191,7 +205,7 @@ class MappedCollection:
     def _column_values(self, store: int, key: str) -> list[Any]:
         """Every value of an ``.obs`` column of one file (None where missing)."""
         column = self._obs[key][store]
-        n = self.n_obs_list[store]
+        n = self._file_rows[store]
         if column.kind == "absent":
             return [None] * n
         elem = self._handle(store)["obs"][key]
@@ -294,6 +308,8 @@ class MappedCollection:
             raise IndexError(f"index {idx} out of range for {self.n_obs} observations")
         store = int(np.searchsorted(self._ends, i, side="right"))
         row = i - (int(self._ends[store - 1]) if store else 0)
+        if self._rows:
+            row = int(self._rows[store][row])
         elements = self._store_elements(store)
         out: dict[str, Any] = {}
         col_map = self._col_maps[store]
@@ -357,7 +373,8 @@ class MappedCollection:
         self._check_obs_key(label_key)
         values: list[Any] = []
         for store in range(len(self.path_list)):
-            values.extend(self._column_values(store, label_key))
+            found = self._column_values(store, label_key)
+            values.extend([found[i] for i in self._rows[store]] if self._rows else found)
         return np.array(values, dtype=object)
 
     def get_merged_categories(self, label_key: str) -> list[Any]:

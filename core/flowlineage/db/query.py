@@ -1,101 +1,22 @@
-"""Django-style lookups (``field__op=value``) compiled to SQLAlchemy, and the QuerySet."""
+"""The QuerySet: a lazy, chainable query over one model, fetched as records or a DataFrame."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, func, inspect, select
-from sqlalchemy.orm import aliased
-from sqlalchemy.orm.attributes import InstrumentedAttribute
+from sqlalchemy import ColumnElement, Select, case, func, inspect, or_, select
 
 from ..errors import DoesNotExist, InvalidLookup, MultipleResultsFound
 from ..optional import require
 from .engine import get_instance
 from .enums import Branch
+from .lookups import LookupCompiler, Q
 
 if TYPE_CHECKING:
     import pandas as pd
 
 R = TypeVar("R")
-
-_OPERATORS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
-    "exact": lambda c, v: c.is_(None) if v is None else c == v,
-    "in": lambda c, v: c.in_(list(v)),
-    "gt": lambda c, v: c > v,
-    "gte": lambda c, v: c >= v,
-    "lt": lambda c, v: c < v,
-    "lte": lambda c, v: c <= v,
-    "contains": lambda c, v: c.contains(v, autoescape=True),
-    "icontains": lambda c, v: func.lower(c).contains(str(v).lower(), autoescape=True),
-    "startswith": lambda c, v: c.startswith(v, autoescape=True),
-    "endswith": lambda c, v: c.endswith(v, autoescape=True),
-    "isnull": lambda c, v: c.is_(None) if v else c.is_not(None),
-    "ne": lambda c, v: c.is_not(None) if v is None else c != v,
-}
-
-
-def compile_lookups(
-    model: type[Any], stmt: Select[Any], lookups: dict[str, Any]
-) -> Select[Any]:
-    """Add WHERE clauses (and joins for ``relation__field``) for Django-style lookups.
-
-    Values are always bound parameters. ``status="completed"`` on Run maps to the status code.
-    """
-    joins: dict[tuple[str, ...], Any] = {}
-    for raw_key, value in lookups.items():
-        parts = raw_key.split("__")
-        op = "exact"
-        if len(parts) > 1 and parts[-1] in _OPERATORS:
-            op = parts.pop()
-        current: Any = model
-        path: tuple[str, ...] = ()
-        for rel in parts[:-1]:
-            target = model_for_relation(current, rel)
-            if target is None:
-                raise InvalidLookup(
-                    f"{model.__name__} lookup {raw_key!r}: {rel!r} is not a relation"
-                )
-            path = (*path, rel)
-            if path not in joins:
-                alias = aliased(target)
-                fk_col = getattr(current, f"{rel}_id")
-                stmt = stmt.join(alias, fk_col == alias.id)
-                joins[path] = alias
-            current = joins[path]
-        field = parts[-1]
-        column, value = _column_and_value(current, model, field, value, raw_key)
-        stmt = stmt.where(_OPERATORS[op](column, value))
-    return stmt
-
-
-def model_for_relation(entity: Any, rel: str) -> type[Any] | None:
-    """The model a ``<rel>_id`` foreign key of ``entity`` (a model or alias) points to."""
-    mapper = inspect(entity).mapper
-    col = mapper.local_table.c.get(f"{rel}_id")
-    if col is None or not col.foreign_keys:
-        return None
-    target_table = next(iter(col.foreign_keys)).column.table
-    for other in mapper.registry.mappers:
-        if other.local_table is target_table:
-            return other.class_  # type: ignore[no-any-return]
-    return None
-
-
-def _column_and_value(
-    entity: Any, model: type[Any], field: str, value: Any, raw_key: str
-) -> tuple[ColumnElement[Any], Any]:
-    cls = inspect(entity).mapper.class_
-    translate = getattr(cls, "_fl_lookup_alias", {}).get(field)
-    if translate is not None:
-        field, convert = translate
-        value = convert(value)
-    if hasattr(value, "__mapper__") and hasattr(entity, f"{field}_id"):
-        return getattr(entity, f"{field}_id"), value.id
-    if not isinstance(getattr(cls, field, None), InstrumentedAttribute):
-        raise InvalidLookup(f"{model.__name__} has no field {field!r} (lookup {raw_key!r})")
-    return getattr(entity, field), value
-
 
 class QuerySet(Generic[R]):
     """A lazy query over one model: chain ``filter()``/``order_by()``, then fetch.
@@ -114,8 +35,9 @@ class QuerySet(Generic[R]):
         hide = self._hide_trash if hide_trash is None else hide_trash
         return QuerySet(self.model, stmt, hide)
 
-    def filter(self, *clauses: ColumnElement[bool], **lookups: Any) -> QuerySet[R]:
-        """Narrow the query with SQLAlchemy clauses and/or Django-style lookups.
+    def filter(self, *queries: ColumnElement[bool] | Q, **lookups: Any) -> QuerySet[R]:
+        """Narrow the query with ``Q`` objects, SQLAlchemy clauses and Django-style lookups
+        (``transform__key="x"``, ``params__lr__gt=0.1``, ``features__acc__gte=0.9``).
 
         ``branch="trash"`` (or any ``_branch_code`` lookup) shows trashed records.
         """
@@ -123,9 +45,30 @@ class QuerySet(Generic[R]):
             name = lookups.pop("branch")
             lookups["_branch_code"] = int(Branch[name]) if name in Branch.__members__ else name
         explicit = any(k.split("__")[0] == "_branch_code" for k in lookups)
+        clauses = [q for q in queries if not isinstance(q, Q)]
         stmt = self._stmt.where(*clauses) if clauses else self._stmt
-        stmt = compile_lookups(self.model, stmt, lookups)
+        stmt = LookupCompiler(self.model, stmt).where(
+            lookups, tuple(q for q in queries if isinstance(q, Q)))
         return self._derive(stmt, False if explicit else None)
+
+    def search(self, string: str, field: str | list[str] | None = None, limit: int | None = 20,
+               case_sensitive: bool = False) -> QuerySet[R]:
+        """Records whose text fields contain ``string``, best first: an exact match, then a
+        prefix, then a substring (lamindb's ``search``)."""
+        names = [field] if isinstance(field, str) else field or search_fields(self.model)
+        unknown = [n for n in names if n not in self.model.__table__.c]  # type: ignore[attr-defined]
+        if unknown:
+            raise InvalidLookup(f"{self.model.__name__} has no field {unknown[0]!r} to search")
+        columns = [getattr(self.model, n) for n in names]
+        if not case_sensitive:
+            columns, string = [func.lower(c) for c in columns], string.lower()
+        ranks = []
+        for rank, test in enumerate(_SEARCH_TESTS):
+            ranks.append((or_(*(test(c, string) for c in columns)), rank))
+        stmt = self._stmt.where(or_(*(_contains(c, string, case_sensitive) for c in columns)))
+        stmt = stmt.order_by(None).order_by(case(*ranks, else_=len(ranks)),
+                                            self.model.id)  # type: ignore[attr-defined]
+        return self._derive(stmt if limit is None else stmt.limit(limit))
 
     def order_by(self, *fields: str) -> QuerySet[R]:
         """Order by field names; a leading ``-`` sorts descending."""
@@ -197,19 +140,66 @@ class QuerySet(Generic[R]):
         """Whether any record matches."""
         return self.limit(1).first() is not None
 
-    def to_dataframe(self) -> pd.DataFrame:
-        """The matching records as a pandas DataFrame indexed by ``id``."""
+    def to_dataframe(self, include: str | list[str] | None = None,
+                     limit: int | None = None) -> pd.DataFrame:
+        """The matching records as a pandas DataFrame indexed by ``id``.
+
+        ``include`` adds related values by lookup path (``"transform__key"``,
+        ``"params__lr"``); ``limit`` keeps the first records. Computed fields such as a
+        run's ``status`` are columns too.
+        """
         pd = require("pandas", "data")
-        records = self.all()
-        columns = [c.key for c in self.model.__table__.columns]  # type: ignore[attr-defined]
+        queryset = self if limit is None else self.limit(limit)
+        records = queryset.all()
+        columns = [_attr_name(self.model, c.key)
+                   for c in self.model.__table__.columns]  # type: ignore[attr-defined]
+        columns += getattr(self.model, "_fl_computed_columns", ())
         frame = pd.DataFrame.from_records(
-            [{c: getattr(r, _attr_name(self.model, c)) for c in columns} for r in records],
+            [{c: getattr(r, c) for c in columns} for r in records],
             columns=columns,
-        )
-        return frame.set_index("id")
+        ).set_index("id")
+        paths = [include] if isinstance(include, str) else include or []
+        if paths and records:
+            frame = frame.join(queryset._included(paths))
+        return frame
+
+    df = to_dataframe
+
+    def _included(self, paths: list[str]) -> pd.DataFrame:
+        pd = require("pandas", "data")
+        model: Any = self.model
+        compiler = LookupCompiler(model, select(model.id))
+        columns = [compiler.expression(p) for p in paths]
+        stmt = compiler.stmt.add_columns(*columns).where(
+            model.id.in_(self.statement.with_only_columns(model.id)))
+        with get_instance().read() as s:
+            rows = [tuple(r) for r in s.execute(stmt)]
+        return pd.DataFrame.from_records(rows, columns=["id", *paths]).set_index("id")
 
     def __repr__(self) -> str:
         return f"<QuerySet of {self.model.__name__}>"
+
+
+def search_fields(model: type[Any]) -> list[str]:
+    """The text fields ``search`` looks in by default: name, key, description (those the
+    model has)."""
+    table = model.__table__
+    found = [n for n in ("name", "key", "description") if n in table.c]
+    if not found:
+        raise InvalidLookup(f"{model.__name__} has no text field to search: pass field=")
+    return found
+
+
+_SEARCH_TESTS: tuple[Callable[[Any, str], ColumnElement[bool]], ...] = (
+    lambda c, s: c == s,
+    lambda c, s: c.startswith(s, autoescape=True),
+)
+
+
+def _contains(column: Any, string: str, case_sensitive: bool) -> ColumnElement[bool]:
+    if case_sensitive and get_instance().dialect == "sqlite":  # SQLite's LIKE ignores case
+        return func.instr(column, string) > 0
+    return column.contains(string, autoescape=True)  # type: ignore[no-any-return]
 
 
 def _attr_name(model: type[Any], column_key: str) -> str:

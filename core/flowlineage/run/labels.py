@@ -1,18 +1,17 @@
-"""Labels: ``Project`` and ``ULabel``, and putting runs into projects."""
+"""Labels: ``Project`` and ``ULabel``, and finding a project by name."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Mapped
 
-from ..db import ids, tables
-from ..db.engine import get_instance, insert_ignore
+from ..db import tables
 from ..db.query import QuerySet
 from ..db.record import Record, entity, through
-from ..db.schema import Base, utcnow
+from ..db.schema import Base
+from ..errors import DoesNotExist
 
 
 class Project(Record, Base):
@@ -50,18 +49,12 @@ class ULabel(Record, Base):
     created_at: Mapped[datetime]
 
 
-def link_projects(run_id: int, projects: Iterable[Project | str]) -> None:
-    """Put a run in projects (created by name when given as strings)."""
-    inst = get_instance()
-    project_ids = []
-    for p in projects:
-        if isinstance(p, str):
-            with inst.write() as s:
-                s.execute(insert_ignore(inst.dialect, tables.project).values(
-                    uid=ids.base62(ids.PROJECT_UID_LEN), name=p, created_at=utcnow()))
-            p = Project.get(name=p)
-        project_ids.append(p.id)
-    with inst.write() as s:
-        for pid in project_ids:
-            s.execute(insert_ignore(inst.dialect, tables.run_project).values(
-                run_id=run_id, project_id=pid))
+def project_named(name: str) -> Project:
+    """The project called ``name``; ``DoesNotExist`` naming the known projects otherwise
+    (``track(project=...)`` never creates one by accident)."""
+    found = Project.filter(name=name).one_or_none()
+    if found is None:
+        known = ", ".join(sorted(p.name for p in Project.all())) or "none yet"
+        raise DoesNotExist(f"project {name!r} does not exist (known projects: {known}); "
+                           f"create it with fl.Project(name={name!r}).save()")
+    return found

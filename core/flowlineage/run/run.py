@@ -8,14 +8,14 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Mapped
 
 from ..db import tables
 from ..db.engine import get_instance
 from ..db.enums import RunStatus, status_lookup
 from ..db.query import QuerySet
-from ..db.record import Record, entity, through
+from ..db.record import LinkedSet, Record, entity, saved_id, through
 from ..db.schema import Base
 from ..db.upserts import set_run_features
 from ..errors import ValidationError
@@ -23,6 +23,7 @@ from ..lineage.walk import Lineage, walk
 from ..render.formats import view_lineage
 from ..tracking import state
 from ..tracking.ending import end_run
+from .describe import describe_run
 from .labels import Project, ULabel
 from .transform import Transform
 
@@ -32,6 +33,8 @@ class Run(Record, Base):
 
     __table__ = tables.run
     _fl_lookup_alias = {"status": ("_status_code", status_lookup)}
+    _fl_feature_table = (tables.run_feature_value, "run_id")  # features__<name> lookups
+    _fl_computed_columns = ("status",)  # extra DataFrame columns
 
     id: Mapped[int]
     uid: Mapped[str]
@@ -55,11 +58,14 @@ class Run(Record, Base):
     created_at: Mapped[datetime]
 
     def __init__(self, transform: Transform | None = None, **fields: Any) -> None:
+        """An unsaved run, e.g. ``Run(transform, params={...}, plan=artifact)``; related
+        records (``initiated_by_run``, ``plan``, ``report``, ``environment``) by object."""
         if transform is not None:
             fields["transform_id"] = transform.id
-        initiated_by = fields.pop("initiated_by_run", None)
-        if initiated_by is not None:
-            fields["initiated_by_run_id"] = initiated_by.id
+        for relation in ("initiated_by_run", "plan", "report", "environment"):
+            related = fields.pop(relation, None)
+            if related is not None:
+                fields[f"{relation}_id"] = saved_id(related)
         if "status" in fields:
             fields["_status_code"] = int(RunStatus.of(fields.pop("status")))
         for key, value in fields.items():
@@ -109,7 +115,7 @@ class Run(Record, Base):
         return through(entity(tables.artifact), tables.artifact_recreating_run, "run_id",
                        "artifact_id", self.id)
 
-    def query_output_artifacts(self, include_recreated: bool = False) -> QuerySet[Any]:
+    def query_output_artifacts(self, include_recreated: bool = True) -> QuerySet[Any]:
         """Artifacts this run created, and those it recreated when ``include_recreated``."""
         if not include_recreated:
             return self.output_artifacts
@@ -131,26 +137,35 @@ class Run(Record, Base):
         return entity(tables.collection).filter(run_id=self.id)  # type: ignore[no-any-return]
 
     @property
-    def projects(self) -> QuerySet[Project]:
-        """Projects this run belongs to."""
-        return through(Project, tables.run_project, "run_id", "project_id", self.id)
+    def recreated_collections(self) -> QuerySet[Any]:
+        """Collections this run saved again with the same members."""
+        return through(entity(tables.collection), tables.collection_recreating_run, "run_id",
+                       "collection_id", self.id)
 
     @property
-    def ulabels(self) -> QuerySet[ULabel]:
-        """Labels of this run."""
-        return through(ULabel, tables.run_ulabel, "run_id", "ulabel_id", self.id)
+    def projects(self) -> LinkedSet:
+        """Projects this run belongs to (``run.projects.add(project)``)."""
+        return through(Project, tables.run_project, "run_id", "project_id", saved_id(self))
+
+    @property
+    def ulabels(self) -> LinkedSet:
+        """Labels of this run (``run.ulabels.add(label)``)."""
+        return through(ULabel, tables.run_ulabel, "run_id", "ulabel_id", saved_id(self))
 
     @property
     def report(self) -> Any:
-        """The run's report artifact, if any."""
-        return None if self.report_id is None else entity(tables.artifact).get(self.report_id)
+        """The run's report artifact (its captured stdout and stderr), if any."""
+        return _artifact(self.report_id)
 
     @property
     def environment(self) -> Any:
-        """The artifact listing the Python packages the run used, if any."""
-        if self.environment_id is None:
-            return None
-        return entity(tables.artifact).get(self.environment_id)
+        """The ``requirements.txt`` artifact of the Python packages the run used, if any."""
+        return _artifact(self.environment_id)
+
+    @property
+    def plan(self) -> Any:
+        """The (agent) plan artifact for this run, if any."""
+        return _artifact(self.plan_id)
 
     @property
     def features(self) -> RunFeatures:
@@ -169,6 +184,21 @@ class Run(Record, Base):
                      direction: str = "upstream", depth: int | None = None) -> str:
         """The lineage as text, mermaid, dot, json or html; also written to ``path`` if given."""
         return view_lineage(self, format, path, direction, depth)
+
+    def describe(self, print_: bool = True) -> str | None:
+        """Print a readable summary (transform, status, times, params, inputs, outputs) and
+        return None; ``print_=False`` returns it instead."""
+        return describe_run(self, print_)
+
+    def delete(self) -> None:
+        """Delete the run; runs it initiated keep existing without a parent, artifacts and
+        collections it created stay (their ``run`` becomes None)."""
+        run_id = saved_id(self)
+        with get_instance().write() as s:
+            s.execute(update(Run).where(Run.initiated_by_run_id == run_id)
+                      .values(initiated_by_run_id=None))
+            s.execute(delete(tables.run).where(tables.run.c.id == run_id))
+        state.close_run(self)
 
     def __enter__(self) -> Run:
         return self
@@ -203,6 +233,10 @@ class RunFeatures:
         stmt = select(t.c.name, t.c.value).where(t.c.run_id == self.run_id)
         with get_instance().read() as s:
             return {name: value for name, value in s.execute(stmt)}
+
+
+def _artifact(artifact_id: int | None) -> Any:
+    return None if artifact_id is None else entity(tables.artifact).get(artifact_id)
 
 
 def get_current_run() -> Run | None:

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -26,6 +27,7 @@ from .state import close_run, current_run, lock, open_run_ids, open_runs
 
 _exit_code: list[int] = [0]
 _installed = False
+_before_end: list[Callable[[Any], None]] = []
 HEARTBEAT_SECONDS = float(os.environ.get("FLOWLINEAGE_HEARTBEAT_SECONDS", "30"))
 
 
@@ -38,10 +40,18 @@ def finish(status: str = "completed") -> Any:
     return current
 
 
+def before_end(callback: Callable[[Any], None]) -> None:
+    """Call ``callback(run)`` before each run's end is recorded (once per callback)."""
+    if callback not in _before_end:
+        _before_end.append(callback)
+
+
 def end_run(record: Any, status: str | int, finished_at: Any = None) -> None:
     """Record a run's end (status, finished time) once; later calls do nothing."""
     code = RunStatus.of(status)
     close_run(record)
+    for callback in _before_end:
+        callback(record)
     when = finished_at or utcnow()
     with get_instance().write() as s:
         s.execute(

@@ -1,4 +1,5 @@
-"""The Python environment of a run: installed distributions and their versions.
+"""The Python environment of a run: installed distributions and their versions, in
+``requirements.txt`` format (``name==version`` lines, as ``pip freeze`` writes them).
 
 Read from ``*.dist-info`` / ``*.egg-info`` folder names on ``sys.path`` (no pip subprocess,
 no METADATA parsing), which costs about a millisecond.
@@ -6,9 +7,7 @@ no METADATA parsing), which costs about a millisecond.
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import sys
 from functools import lru_cache
 
@@ -20,8 +19,8 @@ def _canonical(name: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def environment_json() -> bytes:
-    """Canonical JSON of the interpreter and its installed packages (cached per process)."""
+def requirements_txt() -> bytes:
+    """The installed packages as sorted ``name==version`` lines (cached per process)."""
     packages: dict[str, str] = {}
     for entry in sys.path:
         if not entry or not os.path.isdir(entry):
@@ -40,15 +39,9 @@ def environment_json() -> bytes:
             pkg, _, version = stem.partition("-")
             if version:
                 packages.setdefault(_canonical(pkg), version.split("-")[0])
-    doc = {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "packages": dict(sorted(packages.items())),
-    }
-    return json.dumps(doc, sort_keys=True, indent=1).encode()
+    return "".join(f"{name}=={version}\n" for name, version in sorted(packages.items())).encode()
 
 
 def environment_hash() -> str:
-    """BLAKE3 of ``environment_json()``."""
-    return hash_bytes(environment_json())
+    """BLAKE3 of ``requirements_txt()``."""
+    return hash_bytes(requirements_txt())
