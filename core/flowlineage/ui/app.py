@@ -40,6 +40,8 @@ SECURITY_HEADERS = [
     (b"cache-control", b"no-store"),
 ]
 STATIC = Path(__file__).parent / "static"
+VIEWER_STATIC = ("flowlineage.render", "static")
+"""The viewer's scripts and stylesheet, shared with ``render.viewer``'s one-file page."""
 
 
 class Guard:
@@ -215,7 +217,7 @@ async def runs(request: Request) -> Response:
         return JSONResponse(page)
     keys = await _call(queries.transform_keys)
     return _page("runs.html", page=page, f=f, statuses=queries.STATUSES,
-                 orchestrators=queries.ORCHESTRATORS, transform_keys=keys,
+                 orchestrators=queries.orchestrators(), transform_keys=keys,
                  since=_str(request, "since") or "", until=_str(request, "until") or "",
                  next_url=_next_url(request, page["next_cursor"]), first_url=_first_url(request))
 
@@ -365,7 +367,8 @@ def create_app(token: str | None = None) -> Starlette:
         ]
     routes += [
         Route("/api/lineage/{kind}/{uid}", lineage, methods=["GET", "HEAD"]),
-        Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+        Mount("/static", app=StaticFiles(directory=STATIC, packages=[VIEWER_STATIC]),
+              name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers={
         queries.DoesNotExist: not_found,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, and_, func, literal, not_, or_, select
+from sqlalchemy import Select, and_, func, literal, not_, or_, select, true
 from sqlalchemy.orm import aliased
 
 from ..artifact.artifact import Artifact
@@ -24,7 +24,7 @@ from ..db.tables import collection_artifact, run_input_artifact
 from ..db.tables import run_feature_value as RunFeatureValue
 from ..errors import DoesNotExist, FlowlineageError, ValidationError
 from ..lineage.walk import Lineage
-from ..plugins import orchestrator_of
+from ..plugins import PYTHON, Adapter, adapters, orchestrator_of
 from ..run.run import Run
 from ..run.transform import Transform
 
@@ -32,7 +32,6 @@ MAIN, TRASH = Branch.main, Branch.trash
 STATUS_CODES = {s.name: int(s) for s in RunStatus}
 STATUS_NAMES = {int(s): s.name for s in RunStatus}
 
-ORCHESTRATORS = ("prefect", "snakemake", "nextflow", "python")
 STATUSES = tuple(STATUS_CODES)
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -167,15 +166,29 @@ class RunFilter:
         return out
 
 
-def _orchestrator_clause(name: str) -> Any:
-    def ran_by(o: str) -> Any:
-        return or_(Run.reference_type.startswith(o), Transform.key.startswith(o + ":"))
+def orchestrators() -> list[str]:
+    """The orchestrators the installed adapters declare, then plain scripts (``python``)."""
+    return [*dict.fromkeys(a.orchestrator for a in adapters()), PYTHON.orchestrator]
 
-    if name not in ORCHESTRATORS:
-        raise ValidationError(f"orchestrator must be one of {', '.join(ORCHESTRATORS)}")
-    if name == "python":
-        return and_(*(not_(func.coalesce(ran_by(o), False)) for o in ORCHESTRATORS[:3]))
-    return ran_by(name)
+
+def _orchestrator_clause(name: str) -> Any:
+    """Runs ``plugins.orchestrator_of`` attributes to ``name``, as a SQL condition."""
+    def ran_by(adapter: Adapter) -> Any:
+        o = adapter.orchestrator
+        return or_(Run.reference_type.in_(adapter.reference_types),
+                   Run.reference_type.startswith(o, autoescape=True),
+                   Transform.key.startswith(o + ":", autoescape=True))
+
+    known = orchestrators()
+    if name not in known:
+        raise ValidationError(f"orchestrator must be one of {', '.join(known)}")
+    claimed: list[Any] = []
+    for adapter in adapters():  # the first adapter claiming a run owns it
+        owns = ran_by(adapter)
+        if adapter.orchestrator == name:
+            return and_(owns, *claimed)
+        claimed.append(not_(func.coalesce(owns, False)))
+    return and_(true(), *claimed)
 
 
 def _page_limit(limit: int) -> int:
