@@ -33,7 +33,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 def build_pipeline(tmp: Path) -> str:
     """The sample × step pipeline; returns the uid of the merged report."""
     import flowlineage as fl
-    from flowlineage.ingest import get_or_create_transform, link_run_inputs
+    from flowlineage.adapters import get_or_create_transform, link_run_inputs
 
     steps = [get_or_create_transform(key=f"snakemake:step{k}", type="rule") for k in range(STEPS)]
     previous: list[int | None] = [None] * SAMPLES
@@ -59,9 +59,9 @@ def build_pipeline(tmp: Path) -> str:
 
 def add_runs(n: int) -> None:
     """``n`` more runs in one bulk insert (for the runs list)."""
-    from flowlineage.ingest import get_or_create_transform
-    from flowlineage.instance import get_instance
-    from flowlineage.models import Run
+    from flowlineage.adapters import get_or_create_transform
+    from flowlineage.db.engine import get_instance
+    from flowlineage.db.tables import run
     from sqlalchemy import insert
 
     tfs = [get_or_create_transform(key=f"prefect:flow{i}", type="flow").id for i in range(20)]
@@ -71,7 +71,7 @@ def add_runs(n: int) -> None:
              "started_at": start + timedelta(minutes=i),
              "finished_at": start + timedelta(minutes=i, seconds=30)} for i in range(n)]
     with get_instance().write() as s:
-        s.execute(insert(Run), rows)
+        s.execute(insert(run), rows)
 
 
 def browser_figures(html_file: Path) -> tuple[float, float, int]:

@@ -14,7 +14,7 @@ from servers import PG_BINDIR_ENV, PostgresServer, PostgresServerError, S3Server
 if TYPE_CHECKING:
     from s3fs import S3FileSystem
 
-pytest_plugins = ["fl_fixtures"]
+pytest_plugins = ["fl_fixtures", "fl_browser"]
 
 # --- test servers ---------------------------------------------------------------------
 # Real PostgreSQL and S3 (moto) servers, one per test session (see tests/servers.py and

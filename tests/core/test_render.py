@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import struct
 import subprocess
-import time
-import zlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import flowlineage as fl
 import pytest
+from fl_browser import drawn_pixels, painted
 from flowlineage.adapters import get_or_create_transform, link_run_inputs, upsert_runs
 from flowlineage.db.engine import Instance
 from flowlineage.errors import ValidationError
 from flowlineage.render.formats import FORMATS, render, to_html, view_lineage
 from flowlineage.render.graph import build_graph
-from flowlineage.render.layout import layered_layout
 
-CHROMIUM = "/usr/bin/chromium"
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
 ODD_KEY = 'odd "name" <b>&.txt'
 
 
@@ -185,69 +183,120 @@ def test_view_lineage_writes_files_and_rejects_bad_arguments(
     assert set(FORMATS) == {"text", "mermaid", "dot", "json", "html"}
 
 
-# ---------------------------------------------------------------- html and layout
+# ---------------------------------------------------------------- html: the ui's viewer in one file
+
+
+def _graph_data(page: str) -> dict[str, Any]:
+    """The graph JSON of a viewer page (it must hold no raw ``<``: no tag can close early)."""
+    blob = re.search(r'<script type="application/json" id="fl-graph-data">(.*?)</script>',
+                     page, re.S)
+    assert blob is not None and "<" not in blob.group(1)
+    data: dict[str, Any] = json.loads(blob.group(1))
+    return data
 
 
 def _check_self_contained(page: str) -> None:
     assert page.startswith("<!DOCTYPE html>")
-    assert "<script" not in page.lower()
-    urls = set(re.findall(r"https?://[^\s\"'<>]+", page))
-    assert urls <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}, urls
-    assert "default-src 'none'" in page
+    assert not re.search(r"<script[^>]*\ssrc=|<link[\s>]|<iframe|<img", page, re.I)
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page)
+    assert csp is not None
+    policy = dict(part.strip().split(" ", 1) for part in csp.group(1).split(";"))
+    assert policy["default-src"] == "'none'"  # no fetch, no external script, font or image
+    hashes = policy["script-src"].split()
+    assert len(hashes) == 3 and all(h.startswith("'sha256-") for h in hashes)
+    inline = re.findall(r"<script>(.*?)</script>", page, re.S)
+    assert len(inline) == 3  # cytoscape, dagre and the viewer, each allowed by its hash
+    assert "cytoscape" in inline[0] and 'getElementById("fl-graph")' in inline[2]
 
 
-def test_html_builtin_layout_is_self_contained(pipeline: dict[str, Any]) -> None:
-    page = render(pipeline["report"].upstream(), "html", html_layout="builtin")
+def test_html_is_the_ui_viewer_in_one_file(pipeline: dict[str, Any], tmp_path: Path) -> None:
+    lineage = pipeline["report"].upstream()
+    page = render(lineage, "html")
     _check_self_contained(page)
-    for label in ("report.html", "prefect:flows.report", "snakemake:rule fetch",
-                  "raw/counts.csv", "snakemake · errored"):
-        assert f">{label}</text>" in page
-    assert 'stroke-dasharray="6 4"' in page  # initiated edges
-    assert page.count('class="edge ') == 7
-    assert page.count('<g class="node ') == 7
+    data = _graph_data(page)
+    expected = json.loads(render(lineage, "json"))
+    assert {k: data[k] for k in expected} == expected  # to_dict's graph, as the ui sends it
+    assert data["palette"]["runs"]["snakemake"] == ["#dcfce7", "#15803d"]
+    assert "<title>upstream lineage of artifact report.html</title>" in page
+    assert ">snakemake run</span>" in page and ">prefect run</span>" in page  # legend
+    target = tmp_path / "lineage.html"
+    assert view_lineage(pipeline["report"], "html", target) == target.read_text() == page
 
 
-def test_html_uses_graphviz_when_installed(pipeline: dict[str, Any]) -> None:
-    if shutil.which("dot") is None:
-        with pytest.raises(ValidationError, match="Graphviz"):
-            render(pipeline["report"].upstream(), "html", html_layout="dot")
-        pytest.skip("Graphviz dot is not installed")
-    page = render(pipeline["report"].upstream(), "html", html_layout="dot")
+def test_html_escapes_user_strings(pipeline: dict[str, Any], tmp_path: Path) -> None:
+    evil = '</script><script>alert(1)</script>"><img src=x onerror=alert(2)>.txt'
+    _artifact(tmp_path / "data", evil, "evil", pipeline["s1"])
+    page = render(pipeline["stats"].downstream(), "html")
     _check_self_contained(page)
-    assert '<g id="graph0" class="graph"' in page  # drawn by dot
-    assert "prefect:flows.report" in page
-    assert render(pipeline["report"].upstream(), "html") == page  # auto picks dot
+    assert "alert(1)</script>" not in page and "<img src=x" not in page
+    assert 'odd "name" <b>' not in page
+    labels = {n["label"] for n in _graph_data(page)["nodes"]}
+    assert {evil, ODD_KEY} <= labels  # escaped in the page, intact once parsed
 
 
-def test_layout_of_200_nodes_is_readable(instance: Instance, tmp_path: Path) -> None:
-    table = build_fanout(tmp_path / "data")
-    lineage = table.upstream()
-    assert len(lineage) + 1 == 203
-    began = time.perf_counter()
-    graph = build_graph(lineage)
-    layout = layered_layout(graph)
-    page = to_html(graph, "builtin")
-    assert time.perf_counter() - began < 20
-    boxes = list(layout.boxes.values())
-    assert len(boxes) == 203
-    # no two boxes overlap
-    by_x: dict[float, list[tuple[float, float]]] = {}
-    for cx, cy, _, h in boxes:
-        by_x.setdefault(round(cx, 1), []).append((cy - h / 2, cy + h / 2))
-    for spans in by_x.values():
-        spans.sort()
-        assert all(a[1] < b[0] for a, b in zip(spans, spans[1:], strict=False))
-    # data flows left to right: every input/output edge goes to a later layer
-    x = {node_id: cx for node_id, (cx, _, _, _) in layout.boxes.items()}
-    for src, dst, kind in graph.edges:
+def test_collection_lineage_as_html(pipeline: dict[str, Any]) -> None:
+    coll = fl.Collection([pipeline["raw"], pipeline["clean"]], key="both").save()
+    page = coll.view_lineage("html")
+    _check_self_contained(page)
+    assert {"raw/counts.csv", "clean/counts.parquet"} <= {
+        n["label"] for n in _graph_data(page)["nodes"]}
+
+
+# ---------------------------------------------------------------- in a real browser
+
+
+def _open(page: Page, html: str, path: Path) -> list[str]:
+    """Open a written viewer file; wait for the drawn graph; the labels of its nodes."""
+    path.write_text(html)
+    page.goto(path.as_uri())
+    page.wait_for_selector("#fl-graph[data-ready='1']")
+    labels: list[str] = page.evaluate(
+        "window.flGraph.cy.nodes().map(n => window.flGraph.info(n.id()).label)")
+    return labels
+
+
+def _boxes(page: Page) -> dict[str, tuple[float, float, float, float]]:
+    """Each node's bounding box (x1, y1, x2, y2) in the viewer's model coordinates."""
+    boxes: dict[str, list[float]] = page.evaluate("""Object.fromEntries(
+        window.flGraph.cy.nodes().map(n => { const b = n.boundingBox({includeLabels: false});
+        return [n.id(), [b.x1, b.y1, b.x2, b.y2]]; }))""")
+    return {k: (v[0], v[1], v[2], v[3]) for k, v in boxes.items()}
+
+
+@pytest.mark.parametrize("size", ["small", pytest.param("200 nodes", marks=pytest.mark.slow)])
+def test_html_renders_in_chromium(instance: Instance, tmp_path: Path, size: str,
+                                  page: Page) -> None:
+    if size == "small":
+        start = build_pipeline(tmp_path / "data")["report"]
+        expected = ["report.html", "prefect:flows.report", "snakemake:rule clean"]
+    else:
+        start = build_fanout(tmp_path / "data")
+        expected = ["results/table.tsv", "aligned/sample49.bam", "raw/sample0.fastq"]
+    graph = build_graph(start.upstream())
+    labels = _open(page, to_html(graph), tmp_path / "lineage.html")
+    assert len(labels) == len(graph.nodes) == (7 if size == "small" else 203)
+    assert set(expected) <= set(labels)
+    shot = page.locator("#fl-graph").screenshot()
+    assert drawn_pixels(shot) > 2000, "the graph area is blank"
+    assert painted(shot, "dcfce7")  # snakemake run boxes, in the adapter's colour
+    boxes = _boxes(page)
+    for src, dst, kind in graph.edges:  # data flows left to right
         if kind != "initiated":
-            assert x[src] < x[dst]
-    assert layout.width < 3000 and layout.height < 4000  # five layers, 50 rows
-    assert len(page) < 1_000_000
-    _check_self_contained(page)
+            assert boxes[src][2] < boxes[dst][0], (src, dst)
+    for column in _columns(boxes).values():  # no two boxes of a column overlap
+        column.sort()
+        assert all(a[1] < b[0] for a, b in zip(column, column[1:], strict=False))
 
 
-def test_layout_survives_cycles(instance: Instance, tmp_path: Path) -> None:
+def _columns(boxes: dict[str, tuple[float, float, float, float]]
+             ) -> dict[float, list[tuple[float, float]]]:
+    out: dict[float, list[tuple[float, float]]] = {}
+    for x1, y1, x2, y2 in boxes.values():
+        out.setdefault(round((x1 + x2) / 2), []).append((y1, y2))
+    return out
+
+
+def test_viewer_draws_a_cycle(instance: Instance, tmp_path: Path, page: Page) -> None:
     # a flow run reading its own task's output: flow -> task -> artifact -> flow
     flow_tf = get_or_create_transform("prefect:flows.main", type="flow")
     task_tf = get_or_create_transform("prefect:flows.task", type="task")
@@ -262,98 +311,7 @@ def test_layout_survives_cycles(instance: Instance, tmp_path: Path) -> None:
     # bounded: an unbounded walk goes round the cycle up to lineage.MAX_DEPTH times
     graph = build_graph(art.downstream(depth=3))
     assert len(graph.edges) == 3
-    layout = layered_layout(graph)
-    assert sum(1 for _, _, reversed_ in layout.paths if reversed_) == 1
-    page = to_html(graph, "builtin")
-    assert page.count("marker-start=") == 1 and page.count("marker-end=") == 2
-
-
-# ---------------------------------------------------------------- in a real browser
-
-
-def decode_png_rows(data: bytes, max_rows: int) -> tuple[int, int, list[bytes]]:
-    """Width, pixel size and the first rows of an 8-bit RGB(A) PNG (a tiny pure-Python reader)."""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
-    pos, idat = 8, bytearray()
-    width = height = color = 0
-    while pos < len(data):
-        size = int.from_bytes(data[pos:pos + 4], "big")
-        chunk, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + size]
-        pos += 12 + size
-        if chunk == b"IHDR":
-            width, height, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", body)
-            assert depth == 8 and interlace == 0 and color in (2, 6)
-        elif chunk == b"IDAT":
-            idat += body
-    bpp = 3 if color == 2 else 4
-    raw = zlib.decompressobj().decompress(bytes(idat), (width * bpp + 1) * max_rows)
-    stride, prev, rows = width * bpp, bytearray(width * bpp), []
-    for y in range(min(max_rows, height)):
-        start = y * (stride + 1)
-        method, line = raw[start], bytearray(raw[start + 1:start + 1 + stride])
-        if method == 2:  # "up": vectorisable, the most common filter after Paeth
-            line = bytearray((x + b) & 255 for x, b in zip(line, prev, strict=True))
-        elif method:
-            _unfilter(method, line, prev, bpp)
-        rows.append(bytes(line))
-        prev = line
-    return width, bpp, rows
-
-
-def _unfilter(method: int, line: bytearray, prev: bytearray, bpp: int) -> None:
-    """Undo PNG filter 1 (sub), 3 (average) or 4 (Paeth) in place."""
-    for i in range(len(line)):
-        a = line[i - bpp] if i >= bpp else 0
-        b, c = prev[i], (prev[i - bpp] if i >= bpp else 0)
-        if method == 1:
-            line[i] = (line[i] + a) & 255
-        elif method == 3:
-            line[i] = (line[i] + ((a + b) >> 1)) & 255
-        else:
-            p = a + b - c
-            pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-            line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-
-
-def _chromium() -> str:
-    if os.path.exists(CHROMIUM):
-        return CHROMIUM
-    reason = f"{CHROMIUM} is missing: apt-get install -y chromium"
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
-
-
-def _browser(chromium: str, page: Path, profile: Path, *mode: str
-             ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", f"--user-data-dir={profile}", *mode, "--window-size=1600,1200",
-         page.as_uri()],
-        capture_output=True, text=True, timeout=180, check=True)
-
-
-@pytest.mark.parametrize("size", ["small", pytest.param("200 nodes", marks=pytest.mark.slow)])
-def test_html_renders_in_chromium(instance: Instance, tmp_path: Path, size: str) -> None:
-    chromium = _chromium()
-    if size == "small":
-        start = build_pipeline(tmp_path / "data")["report"]
-        labels = ["report.html", "prefect:flows.report", "snakemake:rule clean"]
-    else:
-        start = build_fanout(tmp_path / "data")
-        labels = ["results/table.tsv", "aligned/sample49.bam", "raw/sample0.fastq"]
-    page = tmp_path / "lineage.html"
-    page.write_text(render(start.upstream(), "html", html_layout="builtin"))
-    shot = tmp_path / "shot.png"
-    _browser(chromium, page, tmp_path / "profile", f"--screenshot={shot}")
-    width, bpp, rows = decode_png_rows(shot.read_bytes(), 500)
-    assert width == 1600
-    graph_rows = rows[100:]  # below the page header
-    colours = {row[i:i + 3] for row in graph_rows for i in range(0, len(row), bpp)}
-    assert len(colours) > 50, "the graph area is blank"
-    assert bytes.fromhex("dcfce7") in colours  # snakemake run boxes were painted
-    dom = _browser(chromium, page, tmp_path / "profile", "--dump-dom").stdout
-    for label in labels:
-        assert f">{label}</text>" in dom
-    assert dom.count('<g class="node ') == (7 if size == "small" else 203)
+    labels = _open(page, to_html(graph), tmp_path / "cycle.html")
+    assert sorted(labels) == sorted(n.label for n in graph.nodes.values())
+    assert page.evaluate("window.flGraph.cy.edges().length") == 3
+    assert drawn_pixels(page.locator("#fl-graph").screenshot()) > 1000

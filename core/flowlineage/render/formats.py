@@ -1,19 +1,13 @@
 """Pictures of lineage: a text tree, Mermaid, Graphviz DOT, JSON and one self-contained HTML page.
 
 ``render(lineage, format)`` draws a walk (``artifact.upstream()``, ``run.downstream()``, ...)
-including its start node. The HTML page embeds an SVG laid out by Graphviz ``dot`` when the
-binary is installed, else by the small layered layout of ``layout`` (longest-path layers, dummy
-nodes on long edges, barycenter ordering against crossings, then aligned positions). It
-loads nothing from the network.
+including its start node. The HTML page is the interactive viewer of ``flowlineage ui``
+(``viewer``) with its scripts inlined; it loads nothing from the network.
 """
 
 from __future__ import annotations
 
-import html
 import json
-import logging
-import shutil
-import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -31,34 +25,24 @@ from .graph import (
     node_colors,
     short,
 )
-from .layout import builtin_svg
+from .viewer import render_html
 
 if TYPE_CHECKING:
     import os
 
 Format = Literal["text", "mermaid", "dot", "json", "html"]
 FORMATS: tuple[str, ...] = get_args(Format)
-HtmlLayout = Literal["auto", "dot", "builtin"]
-
-DOT_TIMEOUT_SECONDS = 60
-logger = logging.getLogger("flowlineage.render")
-
-
 
 
 # ---------------------------------------------------------------- entry points
 
 
-def render(lineage: Lineage, format: str = "text", *, html_layout: HtmlLayout = "auto") -> str:
-    """Draw a lineage walk as ``text``, ``mermaid``, ``dot``, ``json`` or ``html``.
-
-    ``html_layout`` picks the HTML layout: ``dot`` (Graphviz, must be installed),
-    ``builtin`` (pure Python) or ``auto`` (Graphviz when installed, else builtin).
-    """
-    return render_graph(build_graph(lineage), format, html_layout)
+def render(lineage: Lineage, format: str = "text") -> str:
+    """Draw a lineage walk as ``text``, ``mermaid``, ``dot``, ``json`` or ``html``."""
+    return render_graph(build_graph(lineage), format)
 
 
-def render_graph(graph: Graph, format: str = "text", html_layout: HtmlLayout = "auto") -> str:
+def render_graph(graph: Graph, format: str = "text") -> str:
     """Draw a built graph (e.g. a collection's lineage) in one of ``FORMATS``."""
     if format not in FORMATS:
         raise ValidationError(f"unknown lineage format {format!r}; use one of "
@@ -71,7 +55,7 @@ def render_graph(graph: Graph, format: str = "text", html_layout: HtmlLayout = "
         return to_dot(graph)
     if format == "json":
         return json.dumps(to_dict(graph), indent=2, default=str) + "\n"
-    return to_html(graph, html_layout)
+    return to_html(graph)
 
 
 def view_lineage(
@@ -231,78 +215,6 @@ def to_dot(graph: Graph) -> str:
 # ---------------------------------------------------------------- html
 
 
-def to_html(graph: Graph, layout: HtmlLayout = "auto") -> str:
-    """One self-contained HTML page (no scripts, no network) with an SVG of the graph."""
-    svg = None
-    if layout in ("auto", "dot"):
-        svg = dot_svg(to_dot(graph))
-        if svg is None and layout == "dot":
-            raise ValidationError("the Graphviz 'dot' program is not installed or failed; "
-                                  "use the builtin layout")
-    if svg is None:
-        svg = builtin_svg(graph)
-    legend = [(name, fill, stroke) for name, (fill, stroke) in orchestrator_colors().items()
-              if any(n.orchestrator == name for n in graph.nodes.values())]
-    items = "".join(
-        f'<li><span class="swatch" style="background:{fill};border-color:{stroke}"></span>'
-        f"{html.escape(name)} run</li>" for name, fill, stroke in legend)
-    items += (f'<li><span class="swatch pill" style="background:{ARTIFACT_COLORS[0]};'
-              f'border-color:{ARTIFACT_COLORS[1]}"></span>artifact</li>'
-              '<li><span class="dash"></span>initiated by</li>')
-    title = html.escape(graph.title)
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
-<meta name="generator" content="flowlineage">
-<title>{title}</title>
-<style>
-body {{ margin: 0; font-family: Helvetica, Arial, sans-serif; color: #0f172a; background: #fff; }}
-header {{ padding: 12px 20px; border-bottom: 1px solid #e2e8f0; }}
-h1 {{ font-size: 18px; margin: 0 0 4px; }}
-p {{ margin: 0 0 6px; color: #475569; font-size: 13px; }}
-ul.legend {{ list-style: none; margin: 0; padding: 0; display: flex; gap: 16px; font-size: 12px; }}
-.swatch {{ display: inline-block; width: 14px; height: 10px; border: 1.5px solid;
-  margin-right: 5px; vertical-align: middle; }}
-.swatch.pill {{ border-radius: 6px; }}
-.dash {{ display: inline-block; width: 22px; border-top: 2px dashed {INITIATED_COLOR};
-  margin-right: 5px; vertical-align: middle; }}
-main {{ padding: 12px; overflow: auto; }}
-svg text {{ font-family: Helvetica, Arial, sans-serif; }}
-</style>
-</head>
-<body>
-<header>
-<h1>{title}</h1>
-<p>{html.escape(graph.summary)}</p>
-<ul class="legend">{items}</ul>
-</header>
-<main>
-{svg}
-</main>
-</body>
-</html>
-"""
-
-
-def dot_svg(source: str) -> str | None:
-    """SVG drawn by Graphviz ``dot`` (prolog stripped), or None when it is missing or fails."""
-    exe = shutil.which("dot")
-    if exe is None:
-        return None
-    try:
-        proc = subprocess.run([exe, "-Tsvg"], input=source.encode(), capture_output=True,
-                              timeout=DOT_TIMEOUT_SECONDS, check=False)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        logger.warning("graphviz dot failed (%s); using the builtin layout", e)
-        return None
-    if proc.returncode != 0:
-        logger.warning("graphviz dot failed: %s; using the builtin layout",
-                       proc.stderr.decode(errors="replace").strip())
-        return None
-    out = proc.stdout.decode("utf-8", errors="replace")
-    start = out.find("<svg")
-    return out[start:] if start >= 0 else None
-
-
+def to_html(graph: Graph) -> str:
+    """The interactive viewer of ``flowlineage ui`` as one self-contained HTML page."""
+    return render_html(to_dict(graph))

@@ -13,6 +13,7 @@ from ..lineage.walk import Lineage
 from ..plugins import orchestrator_colors
 
 ARTIFACT_COLORS = ("#f8fafc", "#475569")
+COLLECTION_COLORS = ("#fff7ed", "#c2410c")
 STATUS_STROKES = {"errored": "#dc2626", "aborted": "#ea580c"}
 EDGE_COLOR, INITIATED_COLOR = "#64748b", "#94a3b8"
 MAX_LABEL = 42

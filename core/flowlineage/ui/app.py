@@ -40,6 +40,8 @@ SECURITY_HEADERS = [
     (b"cache-control", b"no-store"),
 ]
 STATIC = Path(__file__).parent / "static"
+VIEWER_STATIC = ("flowlineage.render", "static")
+"""The viewer's scripts and stylesheet, shared with ``render.viewer``'s one-file page."""
 
 
 class Guard:
@@ -203,8 +205,33 @@ def _run_filter(request: Request) -> queries.RunFilter:
         transform=_str(request, "transform"),
         since=queries.parse_time(_str(request, "since"), "since"),
         until=queries.parse_time(_str(request, "until"), "until"),
-        q=_str(request, "q"), cursor=_int(request, "cursor"),
-        limit=_int(request, "limit", queries.PAGE_SIZE) or queries.PAGE_SIZE)
+        q=_str(request, "q"), cursor=_int(request, "cursor"), limit=_limit(request))
+
+
+def _limit(request: Request) -> int:
+    return _int(request, "limit", queries.PAGE_SIZE) or queries.PAGE_SIZE
+
+
+async def _listing(request: Request, template: str, fetch: Callable[..., dict[str, Any]],
+                   *filters: str | None, **context: Any) -> Response:
+    """A list page (or its JSON): ``fetch(*filters, cursor, limit)``, with pager links."""
+    page = await _call(fetch, *filters, _int(request, "cursor"), _limit(request))
+    if _wants_json(request):
+        return JSONResponse(page)
+    return _page(template, page=page, next_url=_next_url(request, page["next_cursor"]),
+                 first_url=_first_url(request), **context)
+
+
+async def _entity(request: Request, kind: str, template: str,
+                  fetch: Callable[[str], dict[str, Any]], name: str) -> Response:
+    """An entity page with its lineage graph (or its JSON without the graph)."""
+    uid = request.path_params["uid"]
+    detail = await _call(fetch, uid)
+    if _wants_json(request):
+        return JSONResponse(detail)
+    graph = await _call(queries.lineage_graph, kind, uid, "both", 3)
+    extra = {"gantt": gantt(detail["initiated_runs"])} if kind == "run" else {}
+    return _page(template, graph=graph, api="/api/lineage", **{name: detail}, **extra)
 
 
 async def runs(request: Request) -> Response:
@@ -215,77 +242,44 @@ async def runs(request: Request) -> Response:
         return JSONResponse(page)
     keys = await _call(queries.transform_keys)
     return _page("runs.html", page=page, f=f, statuses=queries.STATUSES,
-                 orchestrators=queries.ORCHESTRATORS, transform_keys=keys,
+                 orchestrators=queries.orchestrators(), transform_keys=keys,
                  since=_str(request, "since") or "", until=_str(request, "until") or "",
                  next_url=_next_url(request, page["next_cursor"]), first_url=_first_url(request))
 
 
-def _graph_for(kind: str, uid: str) -> dict[str, Any]:
-    return queries.lineage_graph(kind, uid, "both", 3)
-
-
 async def run(request: Request) -> Response:
     """``/runs/{uid}`` and ``/api/runs/{uid}``."""
-    uid = request.path_params["uid"]
-    detail = await _call(queries.run_detail, uid)
-    if _wants_json(request):
-        return JSONResponse(detail)
-    graph = await _call(_graph_for, "run", uid)
-    return _page("run.html", run=detail, gantt=gantt(detail["initiated_runs"]), graph=graph,
-                 api="/api/lineage")
+    return await _entity(request, "run", "run.html", queries.run_detail, "run")
 
 
 async def artifacts(request: Request) -> Response:
     """``/artifacts`` and ``/api/artifacts``."""
     q, suffix = _str(request, "q"), _str(request, "suffix")
-    page = await _call(queries.list_artifacts, q, suffix, _int(request, "cursor"),
-                       _int(request, "limit", queries.PAGE_SIZE) or queries.PAGE_SIZE)
-    if _wants_json(request):
-        return JSONResponse(page)
-    return _page("artifacts.html", page=page, q=q, suffix=suffix,
-                 next_url=_next_url(request, page["next_cursor"]), first_url=_first_url(request))
+    return await _listing(request, "artifacts.html", queries.list_artifacts, q, suffix, q=q,
+                          suffix=suffix)
 
 
 async def artifact(request: Request) -> Response:
     """``/artifacts/{uid}`` and ``/api/artifacts/{uid}``."""
-    uid = request.path_params["uid"]
-    detail = await _call(queries.artifact_detail, uid)
-    if _wants_json(request):
-        return JSONResponse(detail)
-    graph = await _call(_graph_for, "artifact", uid)
-    return _page("artifact.html", art=detail, graph=graph, api="/api/lineage")
+    return await _entity(request, "artifact", "artifact.html", queries.artifact_detail, "art")
 
 
 async def collections(request: Request) -> Response:
     """``/collections`` and ``/api/collections``."""
     q = _str(request, "q")
-    page = await _call(queries.list_collections, q, _int(request, "cursor"),
-                       _int(request, "limit", queries.PAGE_SIZE) or queries.PAGE_SIZE)
-    if _wants_json(request):
-        return JSONResponse(page)
-    return _page("collections.html", page=page, q=q,
-                 next_url=_next_url(request, page["next_cursor"]), first_url=_first_url(request))
+    return await _listing(request, "collections.html", queries.list_collections, q, q=q)
 
 
 async def collection(request: Request) -> Response:
     """``/collections/{uid}`` and ``/api/collections/{uid}``."""
-    uid = request.path_params["uid"]
-    detail = await _call(queries.collection_detail, uid)
-    if _wants_json(request):
-        return JSONResponse(detail)
-    graph = await _call(_graph_for, "collection", uid)
-    return _page("collection.html", coll=detail, graph=graph, api="/api/lineage")
+    return await _entity(request, "collection", "collection.html", queries.collection_detail,
+                         "coll")
 
 
 async def transforms(request: Request) -> Response:
     """``/transforms`` and ``/api/transforms``."""
     q = _str(request, "q")
-    page = await _call(queries.list_transforms, q, _int(request, "cursor"),
-                       _int(request, "limit", queries.PAGE_SIZE) or queries.PAGE_SIZE)
-    if _wants_json(request):
-        return JSONResponse(page)
-    return _page("transforms.html", page=page, q=q,
-                 next_url=_next_url(request, page["next_cursor"]), first_url=_first_url(request))
+    return await _listing(request, "transforms.html", queries.list_transforms, q, q=q)
 
 
 async def transform(request: Request) -> Response:
@@ -365,7 +359,8 @@ def create_app(token: str | None = None) -> Starlette:
         ]
     routes += [
         Route("/api/lineage/{kind}/{uid}", lineage, methods=["GET", "HEAD"]),
-        Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+        Mount("/static", app=StaticFiles(directory=STATIC, packages=[VIEWER_STATIC]),
+              name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers={
         queries.DoesNotExist: not_found,

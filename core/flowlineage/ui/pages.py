@@ -9,13 +9,11 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-_SCRIPT_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
-                   0x2028: "\\u2028", 0x2029: "\\u2029"}
+from ..render.viewer import run_colors, viewer_block
 
 
-def json_for_script(data: Any) -> str:
-    """JSON safe inside ``<script>``: ``<``, ``>``, ``&`` and line separators escaped."""
-    return json.dumps(data, default=str, separators=(",", ":")).translate(_SCRIPT_ESCAPES)
+def _viewer(graph: dict[str, Any], api: str | None, link: str | None) -> Markup:
+    return Markup(viewer_block(graph, api, link))  # viewer_block escapes what it embeds
 
 
 def human_size(size: int | None) -> str:
@@ -59,7 +57,7 @@ def environment() -> Environment:
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(size=human_size, duration=duration, when=when, pretty=pretty_json)
-    env.filters["script_json"] = lambda data: Markup(json_for_script(data))
+    env.globals.update(lineage_viewer=_viewer, run_colors=run_colors)
     return env
 
 

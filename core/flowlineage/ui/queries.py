@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, and_, func, literal, not_, or_, select
+from sqlalchemy import Select, and_, func, literal, not_, or_, select, true
 from sqlalchemy.orm import aliased
 
 from ..artifact.artifact import Artifact
@@ -24,7 +24,7 @@ from ..db.tables import collection_artifact, run_input_artifact
 from ..db.tables import run_feature_value as RunFeatureValue
 from ..errors import DoesNotExist, FlowlineageError, ValidationError
 from ..lineage.walk import Lineage
-from ..plugins import orchestrator_of
+from ..plugins import PYTHON, Adapter, adapters, orchestrator_of
 from ..run.run import Run
 from ..run.transform import Transform
 
@@ -32,7 +32,6 @@ MAIN, TRASH = Branch.main, Branch.trash
 STATUS_CODES = {s.name: int(s) for s in RunStatus}
 STATUS_NAMES = {int(s): s.name for s in RunStatus}
 
-ORCHESTRATORS = ("prefect", "snakemake", "nextflow", "python")
 STATUSES = tuple(STATUS_CODES)
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -167,15 +166,29 @@ class RunFilter:
         return out
 
 
-def _orchestrator_clause(name: str) -> Any:
-    def ran_by(o: str) -> Any:
-        return or_(Run.reference_type.startswith(o), Transform.key.startswith(o + ":"))
+def orchestrators() -> list[str]:
+    """The orchestrators the installed adapters declare, then plain scripts (``python``)."""
+    return [*dict.fromkeys(a.orchestrator for a in adapters()), PYTHON.orchestrator]
 
-    if name not in ORCHESTRATORS:
-        raise ValidationError(f"orchestrator must be one of {', '.join(ORCHESTRATORS)}")
-    if name == "python":
-        return and_(*(not_(func.coalesce(ran_by(o), False)) for o in ORCHESTRATORS[:3]))
-    return ran_by(name)
+
+def _orchestrator_clause(name: str) -> Any:
+    """Runs ``plugins.orchestrator_of`` attributes to ``name``, as a SQL condition."""
+    def ran_by(adapter: Adapter) -> Any:
+        o = adapter.orchestrator
+        return or_(Run.reference_type.in_(adapter.reference_types),
+                   Run.reference_type.startswith(o, autoescape=True),
+                   Transform.key.startswith(o + ":", autoescape=True))
+
+    known = orchestrators()
+    if name not in known:
+        raise ValidationError(f"orchestrator must be one of {', '.join(known)}")
+    claimed: list[Any] = []
+    for adapter in adapters():  # the first adapter claiming a run owns it
+        owns = ran_by(adapter)
+        if adapter.orchestrator == name:
+            return and_(owns, *claimed)
+        claimed.append(not_(func.coalesce(owns, False)))
+    return and_(true(), *claimed)
 
 
 def _page_limit(limit: int) -> int:
@@ -184,31 +197,35 @@ def _page_limit(limit: int) -> int:
     return limit
 
 
+def _newest_first(stmt: Select[Any], model: Any, clauses: list[Any], cursor: int | None,
+                  limit: int, counted: Select[Any] | None = None
+                  ) -> tuple[list[Any], int, int | None]:
+    """One keyset page of ``stmt``'s rows (a ``model`` record first in each): newest first,
+    older than ``cursor``, at most ``limit``; with the total count and the next cursor."""
+    limit = _page_limit(limit)
+    if cursor is not None:
+        stmt = stmt.where(model.id < cursor)
+    if counted is None:
+        counted = select(func.count()).select_from(model)
+    with _read() as s:
+        found = list(s.execute(stmt.where(*clauses).order_by(model.id.desc()).limit(limit + 1)))
+        total = int(s.execute(counted.where(*clauses)).scalar_one())
+    return found[:limit], total, found[limit - 1][0].id if len(found) > limit else None
+
+
 def list_runs(f: RunFilter) -> dict[str, Any]:
     """One page of runs, newest first, with the total count and the next page's cursor."""
-    limit = _page_limit(f.limit)
-    clauses = f.clauses()
-    stmt = _run_select().where(*clauses)
-    if f.cursor is not None:
-        stmt = stmt.where(Run.id < f.cursor)
-    rows: list[dict[str, Any]] = []
-    ids: list[int] = []
-    with _read() as s:
-        for run, key, ttype in s.execute(stmt.order_by(Run.id.desc()).limit(limit + 1)):
-            ids.append(run.id)
-            rows.append(_run_brief(run, key, ttype))
-        count = select(func.count()).select_from(Run).join(Transform,
-                                                           Transform.id == Run.transform_id)
-        total = int(s.execute(count.where(*clauses)).scalar_one())
-    more = len(rows) > limit
-    return {"total": total, "runs": rows[:limit],
-            "next_cursor": ids[limit - 1] if more else None}
+    counted = select(func.count()).select_from(Run).join(Transform,
+                                                         Transform.id == Run.transform_id)
+    rows, total, cursor = _newest_first(_run_select(), Run, f.clauses(), f.cursor, f.limit,
+                                        counted)
+    return {"total": total, "runs": [_run_brief(run, key, tt) for run, key, tt in rows],
+            "next_cursor": cursor}
 
 
 def list_artifacts(q: str | None = None, suffix: str | None = None, cursor: int | None = None,
                    limit: int = PAGE_SIZE) -> dict[str, Any]:
     """One page of artifacts (trash hidden), newest first."""
-    limit = _page_limit(limit)
     clauses: list[Any] = [Artifact._branch_code == MAIN]
     if q:
         clauses.append(or_(Artifact.uid.startswith(q.strip(), autoescape=True),
@@ -216,59 +233,38 @@ def list_artifacts(q: str | None = None, suffix: str | None = None, cursor: int 
                            Artifact.description.contains(q.strip(), autoescape=True)))
     if suffix:
         clauses.append(Artifact.suffix == suffix)
-    stmt = select(Artifact).where(*clauses)
-    if cursor is not None:
-        stmt = stmt.where(Artifact.id < cursor)
-    with _read() as s:
-        arts = list(s.scalars(stmt.order_by(Artifact.id.desc()).limit(limit + 1)))
-        total = int(s.execute(select(func.count()).select_from(Artifact).where(*clauses))
-                    .scalar_one())
-    more = len(arts) > limit
-    return {"total": total, "artifacts": [_artifact_brief(a) for a in arts[:limit]],
-            "next_cursor": arts[limit - 1].id if more else None}
+    rows, total, next_cursor = _newest_first(select(Artifact), Artifact, clauses, cursor, limit)
+    return {"total": total, "artifacts": [_artifact_brief(a) for a, in rows],
+            "next_cursor": next_cursor}
 
 
 def list_collections(q: str | None = None, cursor: int | None = None,
                      limit: int = PAGE_SIZE) -> dict[str, Any]:
     """One page of collections (trash hidden), newest first."""
-    limit = _page_limit(limit)
     clauses: list[Any] = [Collection._branch_code == MAIN]
     if q:
         clauses.append(or_(Collection.uid.startswith(q.strip(), autoescape=True),
                            Collection.key.contains(q.strip(), autoescape=True)))
-    stmt = select(Collection).where(*clauses)
-    if cursor is not None:
-        stmt = stmt.where(Collection.id < cursor)
-    with _read() as s:
-        found = list(s.scalars(stmt.order_by(Collection.id.desc()).limit(limit + 1)))
-        total = int(s.execute(select(func.count()).select_from(Collection).where(*clauses))
-                    .scalar_one())
-    more = len(found) > limit
-    return {"total": total, "collections": [_collection_brief(c) for c in found[:limit]],
-            "next_cursor": found[limit - 1].id if more else None}
+    rows, total, next_cursor = _newest_first(select(Collection), Collection, clauses, cursor,
+                                             limit)
+    return {"total": total, "collections": [_collection_brief(c) for c, in rows],
+            "next_cursor": next_cursor}
 
 
 def list_transforms(q: str | None = None, cursor: int | None = None,
                     limit: int = PAGE_SIZE) -> dict[str, Any]:
     """One page of transforms with their run counts, newest first."""
-    limit = _page_limit(limit)
     clauses: list[Any] = []
     if q:
         clauses.append(or_(Transform.uid.startswith(q.strip(), autoescape=True),
                            Transform.key.contains(q.strip(), autoescape=True)))
     n_runs = (select(func.count()).select_from(Run).where(Run.transform_id == Transform.id)
               .scalar_subquery())
-    stmt = select(Transform, n_runs).where(*clauses)
-    if cursor is not None:
-        stmt = stmt.where(Transform.id < cursor)
-    with _read() as s:
-        found = list(s.execute(stmt.order_by(Transform.id.desc()).limit(limit + 1)))
-        total = int(s.execute(select(func.count()).select_from(Transform).where(*clauses))
-                    .scalar_one())
-    more = len(found) > limit
-    rows = [_transform_brief(tf) | {"n_runs": int(n)} for tf, n in found[:limit]]
-    return {"total": total, "transforms": rows,
-            "next_cursor": found[limit - 1][0].id if more else None}
+    rows, total, next_cursor = _newest_first(select(Transform, n_runs), Transform, clauses,
+                                             cursor, limit)
+    return {"total": total,
+            "transforms": [_transform_brief(tf) | {"n_runs": int(n)} for tf, n in rows],
+            "next_cursor": next_cursor}
 
 
 def transform_keys(limit: int = 200) -> list[str]:

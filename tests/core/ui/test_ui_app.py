@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import re
 import socket
+from collections.abc import Iterator
 
+import flowlineage as fl
 import httpx
 import pytest
+from flowlineage import plugins
+from flowlineage.adapters import get_or_create_transform, hookimpl, upsert_runs
 from flowlineage.errors import ValidationError
+from flowlineage.render.viewer import json_for_script
 from flowlineage.ui import create_app, render_html
 from flowlineage.ui.cli import ui_command
-from flowlineage.ui.pages import json_for_script
 from flowlineage.ui.server import TOKEN_ENV, check_options, make_server
 from starlette.testclient import TestClient
 
@@ -179,3 +183,48 @@ def test_render_html_is_self_contained(store: Store) -> None:
     graph["nodes"][0]["label"] = XSS_KEY
     escaped = render_html(graph)
     assert "<script>alert" not in escaped and "<img src=x" not in escaped
+
+
+class _DagsterAdapter:
+    """A third-party adapter: an orchestrator the ui has never heard of."""
+
+    @hookimpl
+    def flowlineage_adapters(self) -> dict[str, object]:
+        return {"name": "dagster-test", "orchestrator": "dagster",
+                "reference_types": ["dagster_op_run"], "color": ("#fce7f3", "#9d174d")}
+
+
+@pytest.fixture
+def dagster() -> Iterator[None]:
+    pm = plugins.get_plugin_manager()
+    adapter = _DagsterAdapter()
+    pm.register(adapter, name="dagster-test")
+    yield
+    pm.unregister(adapter)
+
+
+def test_a_third_party_orchestrator_reaches_filter_legend_and_graph(store: Store,
+                                                                    dagster: None) -> None:
+    tf = get_or_create_transform("ops.load", type="function")
+    ids = upsert_runs([dict(transform_id=tf.id, reference_type="dagster_op_run",
+                            reference="op-1", status="completed")])
+    op = fl.Run.get(ids[("dagster_op_run", "op-1")])
+    c = client()
+    runs_page = c.get("/runs").text
+    options = re.findall(r'<option value="([^"]*)"', runs_page.split('name="orchestrator"')[1]
+                         .split("</select>")[0])
+    declared = [*dict.fromkeys(a.orchestrator for a in plugins.adapters()), "python"]
+    assert options == ["", *declared] and "dagster" in declared  # from the adapters
+    found = c.get("/api/runs", params={"orchestrator": "dagster"}).json()
+    assert [r["uid"] for r in found["runs"]] == [op.uid]
+    assert found["runs"][0]["orchestrator"] == "dagster"
+    assert c.get("/api/runs", params={"orchestrator": "python"}).json()["total"] == 2
+    page = c.get(f"/runs/{op.uid}").text
+    assert "background:#fce7f3;border-color:#9d174d" in page  # its swatch and legend
+    blob = re.search(r'id="fl-graph-data">(.*?)</script>', page, re.S)
+    assert blob is not None
+    graph = json.loads(blob.group(1))
+    assert graph["palette"]["runs"]["dagster"] == ["#fce7f3", "#9d174d"]
+    assert {n["orchestrator"] for n in graph["nodes"] if n["kind"] == "run"} == {"dagster"}
+    standalone = render_html(c.get(f"/api/lineage/run/{op.uid}").json())
+    assert '"dagster":["#fce7f3","#9d174d"]' in standalone

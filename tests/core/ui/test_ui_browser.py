@@ -2,49 +2,17 @@
 
 from __future__ import annotations
 
-import io
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from fl_browser import drawn_pixels
 
 from .conftest import Served, Store
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 if TYPE_CHECKING:
     from playwright.sync_api import Page
-
-
-@pytest.fixture
-def page() -> Iterator[Page]:
-    """A chromium page (the system browser) that may reach only 127.0.0.1."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    with playwright_sync.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            pg = context.new_page()
-            pg.set_default_timeout(20_000)
-            yield pg
-            context.close()
-        finally:
-            browser.close()
-
-
-def drawn_pixels(png: bytes) -> int:
-    """Pixels of a screenshot that are not the white background."""
-    from PIL import Image
-
-    image = Image.open(io.BytesIO(png)).convert("L")
-    return sum(count for value, count in enumerate(image.histogram()) if value < 240)
 
 
 def test_browse_runs_to_artifact_graph(served: Served, store: Store, page: Page,

@@ -1,15 +1,11 @@
-/* flowlineage lineage viewer: cytoscape.js + dagre over the JSON graph of render.py's shape.
- * Reads <script type="application/json" id="fl-graph-data">; the container #fl-graph may carry
- * data-api="/api/lineage" (expand on demand) and data-link="1" (links to entity pages).
- * Every text from the store goes through textContent, never innerHTML. */
+/* flowlineage lineage viewer: cytoscape.js + dagre over the JSON graph of render.formats.to_dict.
+ * Reads <script type="application/json" id="fl-graph-data">: the graph plus its "palette" (run
+ * colours by orchestrator, as the installed adapters declare them; see render/viewer.py). The
+ * container #fl-graph may carry data-api="/api/lineage" (expand on demand) and data-link="1"
+ * (links to entity pages). Every text from the store goes through textContent, never innerHTML. */
 (function () {
   "use strict";
-  var COLORS = {
-    prefect: ["#dbeafe", "#1d4ed8"], snakemake: ["#dcfce7", "#15803d"],
-    nextflow: ["#ede9fe", "#6d28d9"], python: ["#fef3c7", "#b45309"]
-  };
-  var ARTIFACT = ["#f8fafc", "#475569"], COLLECTION = ["#fff7ed", "#c2410c"];
-  var STATUS = { errored: "#dc2626", aborted: "#ea580c" };
+  var PALETTE = null;
   var MAX_LABEL = 32;
 
   function short(text) {
@@ -23,12 +19,11 @@
     INFO[info.id] = info;
     var fill, stroke;
     if (info.kind === "run") {
-      var c = COLORS[info.orchestrator] || COLORS.python;
-      fill = c[0]; stroke = STATUS[info.status] || c[1];
-    } else if (info.kind === "collection") {
-      fill = COLLECTION[0]; stroke = COLLECTION[1];
+      var c = PALETTE.runs[info.orchestrator] || PALETTE.default_run;
+      fill = c[0]; stroke = PALETTE.status[info.status] || c[1];
     } else {
-      fill = ARTIFACT[0]; stroke = ARTIFACT[1];
+      var k = info.kind === "collection" ? PALETTE.collection : PALETTE.artifact;
+      fill = k[0]; stroke = k[1];
     }
     return { group: "nodes", data: { id: info.id, label: short(info.label), kind: info.kind,
       fill: fill, stroke: stroke } };
@@ -106,6 +101,7 @@
     var dataTag = document.getElementById("fl-graph-data");
     if (!box || !dataTag || typeof cytoscape === "undefined") return;
     var graph = JSON.parse(dataTag.textContent);
+    PALETTE = graph.palette;
     var api = box.getAttribute("data-api");
     var linkPrefix = box.getAttribute("data-link") || "";
     var details = document.getElementById("fl-details");
