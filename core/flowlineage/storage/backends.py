@@ -17,8 +17,8 @@ from typing import IO, Any
 
 from ..errors import StorageError
 from ..optional import require
-from ..plugins import hook
-from .hashing import combine_folder, hash_file, hash_folder, hash_stream
+from ..plugins import bookkeeping_files, hook
+from .hashing import combine_folder, folder_files, hash_file, hash_folder, hash_stream
 
 
 class StorageBackend(ABC):
@@ -82,7 +82,7 @@ class LocalBackend(StorageBackend):
             raise StorageError(f"could not copy {local} to {dest}: {e}") from e
 
     def put_folder(self, local: Path, key: str) -> None:
-        for file in sorted(p for p in local.rglob("*") if p.is_file()):
+        for file in folder_files(local):
             self.put_file(file, f"{key}/{file.relative_to(local).as_posix()}")
 
     def get(self, key: str, local: Path) -> None:
@@ -131,7 +131,7 @@ class FsspecBackend(StorageBackend):
             self.fs.put_file(str(local), self.path(key))
 
     def put_folder(self, local: Path, key: str) -> None:
-        for file in sorted(p for p in local.rglob("*") if p.is_file()):
+        for file in folder_files(local):
             self.put_file(file, f"{key}/{file.relative_to(local).as_posix()}")
 
     def get(self, key: str, local: Path) -> None:
@@ -159,7 +159,9 @@ class FsspecBackend(StorageBackend):
         with _remote_errors(f"hash {path}"):
             if self.fs.isdir(path):
                 entries, total = [], 0
-                for file in sorted(self.fs.find(path)):
+                skip = bookkeeping_files()
+                for file in sorted(f for f in self.fs.find(path)
+                                   if f.rsplit("/", 1)[-1] not in skip):
                     with self.fs.open(file, "rb") as f:
                         digest, size = hash_stream(f)
                     entries.append((file[len(path.split("://")[-1]) + 1 :], digest))

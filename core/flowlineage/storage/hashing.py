@@ -16,6 +16,8 @@ from typing import IO
 
 from blake3 import blake3
 
+from ..plugins import bookkeeping_files
+
 HASH_TYPE = "blake3"
 FOLDER_HASH_TYPE = "blake3-folder"
 WINDOW = 128 * 2**20  # bytes mapped at a time: bounds resident memory on huge files
@@ -66,12 +68,18 @@ def combine_folder(entries: Iterable[tuple[str, str]]) -> str:
     return hasher.hexdigest()
 
 
+def folder_files(root: Path) -> list[Path]:
+    """The files of a local folder, sorted, without orchestrators' bookkeeping files."""
+    skip = bookkeeping_files()
+    return sorted(p for p in root.rglob("*") if p.name not in skip and p.is_file())
+
+
 def hash_folder(path: str | os.PathLike[str]) -> tuple[str, int, int]:
     """Folder hash, total size and number of files of a local directory (symlinks followed)."""
     root = Path(path)
     entries = []
     total = 0
-    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+    for file in folder_files(root):
         digest, size = hash_file(file)
         entries.append((file.relative_to(root).as_posix(), digest))
         total += size

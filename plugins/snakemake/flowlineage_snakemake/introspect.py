@@ -65,3 +65,64 @@ def _rule(workflow: Any | None, rule: str) -> Any | None:
         return workflow.get_rule(rule)
     except Exception:
         return None
+
+
+class JobLookup:
+    """Snakemake's job objects by job id, for what ``job_info`` records leave out.
+
+    The DAG maps job → id; the reverse map is rebuilt only when an id is not in it yet
+    (new jobs appear after a checkpoint), so a workflow of n jobs costs O(n) lookups.
+    """
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, Any] = {}
+
+    def get(self, workflow: Any | None, jobid: int) -> Any | None:
+        """The job with this id, or None when the DAG cannot be read."""
+        if jobid not in self._by_id:
+            try:
+                ids = dict(workflow.dag._jobid)  # type: ignore[union-attr]
+            except Exception:  # no workflow, another layout, or changed while copied
+                return None
+            self._by_id = {i: job for job, i in ids.items()}
+        return self._by_id.get(jobid)
+
+
+def job_details(job: Any | None) -> dict[str, Any]:
+    """A job's ``params:`` (JSON data) and its software environment, when declared.
+
+    ``env``: ``conda`` (an environment file's path, else the env name or folder),
+    ``container`` (image URL) and ``envmodules`` (module names); absent keys: none declared.
+    """
+    if job is None:
+        return {}
+    details: dict[str, Any] = {}
+    try:
+        params = job.params
+        named: dict[str, tuple[int, int | None]] = dict(params._names)
+        taken = {i for pos, end in named.values() for i in range(pos, end or pos + 1)}
+        positional = [v for i, v in enumerate(params) if i not in taken]
+        values = {name: params[pos] if end is None else params[pos:end]
+                  for name, (pos, end) in named.items()}
+        if positional:
+            values["_positional"] = positional
+        if values:
+            details["params"] = json_safe(values)
+    except Exception:
+        pass
+    env: dict[str, Any] = {}
+    try:
+        spec = job.conda_env_spec
+        if spec:
+            source = getattr(spec, "file", None)
+            path = source.get_path_or_uri() if source is not None else None
+            env["conda"] = str(path or getattr(spec, "name", None) or getattr(spec, "path", spec))
+        if job.container_img_url:
+            env["container"] = str(job.container_img_url)
+        if job.env_modules:
+            env["envmodules"] = [str(m) for m in job.env_modules]
+    except Exception:
+        pass
+    if env:
+        details["env"] = env
+    return details

@@ -328,14 +328,18 @@ class Recorder:
             for j in dirty:
                 j.run_id = ids[(JOB_REFERENCE, f"{inv.workflow_id}:{j.jobid}")]
         unsaved = [inv.jobs[i] for i in sorted(inv.unsaved)]
-        wanted = {j.run_id for j in dirty} | {j.run_id for j in unsaved}
+        unlinked = [inv.jobs[i] for i in sorted(inv.unlinked)]
+        wanted = {j.run_id for j in dirty} | {j.run_id for j in unsaved} | {
+            p.run_id for j in unlinked for p in (_producer(inv, i) for i in j.inputs) if p}
         runs = {r.id: r for r in Run.filter(id__in=wanted).all()} if wanted else {}
         for j in dirty:
             if not j.announced and j.run_id in runs:
                 j.announced = True
                 notify(hook().flowlineage_run_started, run=runs[j.run_id])
+        # inputs first: an output with an input's bytes (a copy) is then that input's
+        # artifact, recreated by the job, never an input the job made itself
+        self._link_inputs(inv, unlinked, runs)
         self._save_outputs(inv, unsaved, runs)
-        self._link_inputs(inv, [inv.jobs[i] for i in sorted(inv.unlinked)])
         for j in dirty:
             if j.status not in RUNNING and not j.ended and j.run_id in runs:
                 j.ended = True
@@ -409,7 +413,7 @@ class Recorder:
     def _save_outputs(self, inv: Invocation, jobs: list[Job], runs: dict[int, Run]) -> None:
         """Save outputs of completed jobs, and logs and benchmarks of every ended job."""
         items: list[tuple[str, str | None, Run | None]] = []
-        for job in jobs:
+        for job in sorted(jobs, key=_started):
             run = runs.get(job.run_id) if job.run_id is not None else None
             files: list[tuple[str, str | None]] = (
                 [(p, None) for p in job.outputs] if job.status == "completed" else [])
@@ -419,15 +423,20 @@ class Recorder:
         self._save(inv, items)
         inv.unsaved.difference_update(j.jobid for j in jobs)
 
-    def _link_inputs(self, inv: Invocation, jobs: list[Job]) -> None:
-        """Link job inputs, registering files not seen yet; outside ones feed the invocation."""
+    def _link_inputs(self, inv: Invocation, jobs: list[Job], runs: dict[int, Run]) -> None:
+        """Link job inputs, registering files not seen yet; outside ones feed the invocation.
+
+        A new input another job of this run wrote (a file inside a checkpoint's
+        ``directory()`` output, or an output not saved yet) is saved as that job's output.
+        """
         from flowlineage.adapters import link_run_inputs
 
-        new = [p for p in dict.fromkeys(p for j in jobs for p in j.inputs)
-               if p not in inv.artifact_ids and os.path.exists(p)]
+        producers = {p: _producer(inv, p) for j in jobs for p in j.inputs}
+        new = [p for p in producers if p not in inv.artifact_ids and os.path.exists(p)]
+        new.sort(key=lambda p: _started(producers[p]))  # the first writer of bytes owns them
         if new:
             if self.options.hash_inputs:
-                self._save(inv, [(p, None, None) for p in new])
+                self._save(inv, [(p, None, _run_of(producers[p], runs)) for p in new])
             else:
                 self._find_unhashed(inv, new)
         pairs: list[tuple[int, int]] = []
@@ -437,7 +446,7 @@ class Recorder:
                 if aid is None or job.run_id is None or inv.run_id is None:
                     continue
                 pairs.append((job.run_id, aid))
-                if path not in inv.producers:
+                if producers[path] is None:
                     pairs.append((inv.run_id, aid))
         link_run_inputs(pairs)
         inv.unlinked.difference_update(j.jobid for j in jobs)
@@ -503,6 +512,24 @@ def rule_block(text: str, rule: str) -> str | None:
             end = i
             break
     return "".join(lines[:end]).rstrip() + "\n"
+
+
+def _producer(inv: Invocation, path: str) -> Job | None:
+    """The job of this run that wrote ``path``, itself or a folder holding it."""
+    job = inv.producers.get(path)
+    parent = os.path.dirname(path)
+    while job is None and len(parent) > len(inv.workdir):
+        job = inv.producers.get(parent)
+        parent = os.path.dirname(parent)
+    return job
+
+
+def _started(job: Job | None) -> datetime:
+    return datetime.min.replace(tzinfo=UTC) if job is None else job.started_at
+
+
+def _run_of(job: Job | None, runs: dict[int, Run]) -> Run | None:
+    return runs.get(job.run_id) if job is not None and job.run_id is not None else None
 
 
 def _new_id() -> str:
