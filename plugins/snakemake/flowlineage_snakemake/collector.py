@@ -36,7 +36,6 @@ class _Invocation:
     confirmed: bool = False  # known to execute jobs; the writer has been told
     backlog: list[dict[str, Any]] = field(default_factory=list)  # messages before that
     rules: set[str] = field(default_factory=set)
-    jobs: introspect.JobLookup = field(default_factory=introspect.JobLookup)
 
 
 class Collector:
@@ -140,25 +139,27 @@ class Collector:
 
     def _job_info(self, inv: _Invocation, record: logging.LogRecord) -> None:
         rule = str(getattr(record, "rule_name", "unknown"))
-        jobid = getattr(record, "jobid", None)
-        workflow = introspect.current_workflow(inv.snakefile)
         if rule not in inv.rules:
             inv.rules.add(rule)
+            workflow = introspect.current_workflow(inv.snakefile)
             self._send({"t": "rule", "name": rule,
                         "file": introspect.rule_file(workflow, rule),
                         "temp": introspect.rule_has_temp_output(workflow, rule)})
         wd = inv.begin["workdir"]
         benchmark = getattr(record, "benchmark", None)
+        params = events.job_params(record)
+        rule_params = getattr(record, "flowlineage_params", None)  # introspect.JobAnnotator
+        if rule_params is not None:
+            params["params"] = rule_params
         self._send({
-            "t": "job", "id": jobid, "rule": rule,
+            "t": "job", "id": getattr(record, "jobid", None), "rule": rule,
             "at": record.created,
             "in": events.local_paths(getattr(record, "input", None), wd),
             "out": events.local_paths(getattr(record, "output", None), wd),
             "log": events.local_paths(getattr(record, "log", None), wd),
             "bench": events.local_paths([benchmark] if benchmark else [], wd),
-            "params": events.job_params(record),
+            "params": params, "env": getattr(record, "flowlineage_env", None) or {},
             "cmd": getattr(record, "shellcmd", None),
-            **introspect.job_details(inv.jobs.get(workflow, jobid) if jobid is not None else None),
         })
 
     def _emit(self, inv: _Invocation, message: dict[str, Any]) -> None:
