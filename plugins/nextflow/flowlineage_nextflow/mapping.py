@@ -209,6 +209,8 @@ class IngestResult:
     artifacts: int = 0
     """Output artifacts recorded (created, or already known and linked)."""
     input_links: int = 0
+    collections: int = 0
+    """Collections recorded for workflow outputs."""
     duplicate_lines: tuple[int, ...] = ()
     skipped: list[str] = field(default_factory=list)
     """Why some records or files were not recorded."""
@@ -226,6 +228,7 @@ class IngestResult:
             "source": self.source, "workflow_runs": self.workflow_runs,
             "task_runs": self.task_runs, "status_counts": self.status_counts,
             "artifacts": self.artifacts, "input_links": self.input_links,
+            "collections": self.collections,
             "duplicate_lines": list(self.duplicate_lines), "skipped": self.skipped,
             "notes": self.notes,
         }

@@ -500,11 +500,10 @@ class Recorder:
         producers = {p: _producer(inv, p) for j in jobs for p in j.inputs}
         new = [p for p in producers if p not in inv.artifact_ids and os.path.exists(p)]
         new.sort(key=lambda p: _started(producers[p]))  # the first writer of bytes owns them
-        if new:
-            if self.options.hash_inputs:
-                self._save(inv, [(p, None, _run_of(producers[p], runs)) for p in new])
-            else:
-                self._find_unhashed(inv, new)
+        if not self.options.hash_inputs:  # outputs of this run's jobs are hashed anyway
+            self._find_unhashed(inv, [p for p in new if producers[p] is None])
+            new = [p for p in new if producers[p] is not None]
+        self._save(inv, [(p, None, _run_of(producers[p], runs)) for p in new])
         pairs: list[tuple[int, int]] = []
         for job in jobs:
             for path in job.inputs:
