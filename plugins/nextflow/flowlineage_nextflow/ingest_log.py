@@ -49,8 +49,8 @@ def _session_runs(session_id: str) -> list[dict[str, Any]]:
     from flowlineage.adapters import run_ids_with_feature
 
     runs = fl.Run.filter(reference_type=WORKFLOW_REFERENCE, reference=session_id).all()
-    tagged = fl.Run.filter(reference_type=WORKFLOW_REFERENCE,
-                           id__in=run_ids_with_feature("session_id")).all()
+    tagged = fl.Run.filter(fl.Run.id.in_(run_ids_with_feature("session_id")),
+                           reference_type=WORKFLOW_REFERENCE).all()
     runs += [r for r in tagged
              if r.features.get_values().get("session_id") == session_id and r not in runs]
     return [{"reference_type": r.reference_type, "reference": r.reference,
