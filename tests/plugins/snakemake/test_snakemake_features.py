@@ -136,3 +136,88 @@ def test_params_environment_and_failure_report(instance: Instance, tmp_path: Pat
     text = Path(report.cache()).read_text()
     assert "exit code: 7" in text
     assert text.rstrip().endswith("starting\nsomething went wrong")
+
+
+FEATURES_SNAKEFILE = """\
+ruleorder: fancy > plain
+
+rule all:
+    input: "final.txt", "broken.txt"
+
+rule fancy:
+    output: "made.txt"
+    shell: "echo fancy > {output}"
+
+rule plain:
+    output: "made.txt"
+    shell: "echo plain > {output}"
+
+rule split:
+    input: "made.txt"
+    output: expand("part_{n}.txt", n=[1, 2]), stats=protected("stats.txt")
+    run:
+        for i, path in enumerate(output[:2], 1):
+            with open(path, "w") as f:
+                f.write(f"part {i}\\n")
+        with open(output.stats, "w") as f:
+            f.write("2 parts\\n")
+
+rule scratch:
+    input: lambda wildcards: ["part_1.txt", "part_2.txt"]
+    output: temp("scratch.txt")
+    shell: "cat {input} > {output}"
+
+rule final:
+    input: "scratch.txt", "stats.txt"
+    output: "final.txt"
+    shell: "cat {input} > {output}"
+
+rule broken:
+    output: "broken.txt"
+    shell: "exit 4"
+"""
+
+
+def test_everyday_features(instance: Instance, tmp_path: Path, run_snakemake: Runner) -> None:
+    """ruleorder, input functions, run: blocks, several outputs per job, temp() and
+    protected() outputs and a failing rule: every output is recorded with its job."""
+    workdir = tmp_path / "wf"
+    workdir.mkdir()
+    (workdir / "Snakefile").write_text(FEATURES_SNAKEFILE)
+    proc = run_snakemake(workdir, "--keep-going", check=False)
+    assert proc.returncode == 1 and not (workdir / "scratch.txt").exists()
+
+    jobs = jobs_of(invocations()[0])
+    assert set(jobs) == {"fancy", "split", "scratch", "final", "broken"}
+    made = {"fancy": {"made.txt"}, "split": {"part_1.txt", "part_2.txt", "stats.txt"},
+            "scratch": {"scratch.txt"}, "final": {"final.txt"}}
+    for rule, outputs in made.items():
+        assert jobs[rule].status == "completed"
+        assert keys(jobs[rule].output_artifacts.all()) == outputs, rule
+    assert keys(jobs["scratch"].input_artifacts.all()) == {"part_1.txt", "part_2.txt"}
+    assert keys(jobs["final"].input_artifacts.all()) == {"scratch.txt", "stats.txt"}
+    broken = jobs["broken"]
+    assert broken.status == "errored" and broken.features.get_values() == {"exit_code": 4}
+    lineage = fl.Artifact.get(key="final.txt").upstream()
+    assert {"made.txt", "part_1.txt", "scratch.txt"} <= keys(lineage.artifact_list)
+
+
+def test_jobs_through_an_executor_plugin(instance: Instance, workflow: Path,
+                                         run_snakemake: Runner) -> None:
+    """cluster-generic with a submit script that runs each job script in the background:
+    the jobs are recorded like local ones, and the per-job Snakemake processes record no
+    workflow runs of their own."""
+    submit = workflow / "submit.sh"
+    submit.write_text('#!/bin/bash\nbash "$1" > "$1.out" 2>&1 &\necho $!\n')
+    submit.chmod(0o755)
+    run_snakemake(workflow, "--executor", "cluster-generic", "--cluster-generic-submit-cmd",
+                  str(submit), "--jobs", "2", "--seconds-between-status-checks", "1",
+                  "--latency-wait", "5")
+
+    (inv,) = invocations()
+    jobs = jobs_of(inv)
+    assert inv.status == "completed" and {r.status for r in jobs.values()} == {"completed"}
+    assert len(jobs) == 9
+    assert fl.Artifact.get(key="work/a.upper").run_id == jobs["upper[sample=a]"].id
+    assert keys(jobs["merge"].input_artifacts.all()) == {f"work/{s}.count" for s in "abc"}
+    assert (jobs["report"].params or {})["params"] == {"greeting": "hello"}
