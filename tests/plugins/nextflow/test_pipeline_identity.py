@@ -68,6 +68,7 @@ def test_trace_with_its_log(instance: Instance, tmp_path: Path) -> None:
 
     before = (fl.Run.filter().count(), fl.Transform.filter().count())
     ingest_log(log)  # the same session: the same run, nothing new
+    ingest_trace(trace, log=log)
     assert (fl.Run.filter().count(), fl.Transform.filter().count()) == before
     assert fl.Run.get(run.id).status == "completed"
 
