@@ -23,7 +23,8 @@ hookimpl = pluggy.HookimplMarker("flowlineage")
 @hookspec
 def flowlineage_adapters() -> dict[str, Any]:
     """Describe an adapter: ``{"name": ..., "orchestrator": ..., "reference_types": [...],
-    "color": (fill, stroke), "commands": [...]}``; the core learns orchestrators only here."""
+    "color": (fill, stroke), "commands": [...], "bookkeeping_files": [marker file names]}``;
+    the core learns orchestrators only here."""
 
 
 @hookspec

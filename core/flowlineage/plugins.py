@@ -24,6 +24,7 @@ ENTRY_POINT_GROUP = "flowlineage"
 logger = logging.getLogger("flowlineage.plugins")
 
 _pm: pluggy.PluginManager | None = None
+_bookkeeping: frozenset[str] | None = None
 _lock = threading.Lock()
 
 
@@ -97,6 +98,8 @@ class Adapter:
     color: tuple[str, str] | None = None
     """Fill and stroke colours of its runs in pictures."""
     commands: tuple[str, ...] = ()
+    bookkeeping_files: tuple[str, ...] = ()
+    """Names of marker files it writes into output folders (never part of their content)."""
 
 
 PYTHON = Adapter("python", "python", (), ("#fef3c7", "#b45309"))
@@ -113,6 +116,7 @@ def adapters() -> list[Adapter]:
                 reference_types=tuple(desc.get("reference_types", ())),
                 color=tuple(desc["color"]) if desc.get("color") else None,
                 commands=tuple(desc.get("commands", ())),
+                bookkeeping_files=tuple(desc.get("bookkeeping_files", ())),
             ))
         except (KeyError, TypeError) as e:
             raise PluginError(
@@ -120,6 +124,14 @@ def adapters() -> list[Adapter]:
                 "'name', 'orchestrator' and 'reference_types'"
             ) from e
     return found
+
+
+def bookkeeping_files() -> frozenset[str]:
+    """File names no folder counts as content: every adapter's ``bookkeeping_files``."""
+    global _bookkeeping
+    if _bookkeeping is None:
+        _bookkeeping = frozenset(n for a in adapters() for n in a.bookkeeping_files)
+    return _bookkeeping
 
 
 def orchestrator_of(reference_type: str | None, transform_key: str) -> str:
@@ -142,6 +154,6 @@ def orchestrator_colors() -> dict[str, tuple[str, str]]:
 
 def reset() -> None:
     """Forget the plugin manager (tests use this after changing ``FLOWLINEAGE_PLUGINS``)."""
-    global _pm
+    global _pm, _bookkeeping
     with _lock:
-        _pm = None
+        _pm, _bookkeeping = None, None

@@ -352,3 +352,16 @@ def test_collected_artifacts_cannot_be_deleted_permanently(any_instance: Instanc
     a.delete(permanent=True)
     meta.delete(permanent=True)
     assert [x.id for x in fl.Artifact.filter()] == [b.id]
+
+
+def test_gathering_own_tasks_outputs_is_no_input(any_instance: Instance) -> None:
+    """A run collecting what the runs it started made produced that collection: those
+    members are not its inputs (no loop parent -> input -> child -> parent)."""
+    (outside,) = _tables(1, "outside")
+    with fl.track(transform="pipeline") as pipeline:
+        with fl.track(transform="task") as task:
+            (made,) = _tables(1, "made")
+        assert task.initiated_by_run_id == pipeline.id
+        coll = fl.Collection([made, outside], key="gathered").save()
+    assert coll.run_id == pipeline.id
+    assert [a.id for a in pipeline.input_artifacts] == [outside.id]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -50,6 +51,9 @@ def test_demo_crosses_every_orchestrator(tmp_path: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     assert "run merge.py  [python" in shown.stdout
     assert shown.stdout.strip() in out  # the same tree as the demo printed
+    listed = subprocess.run([cli, "runs", "list", "--reference-type", "nextflow_run", "--json"],
+                            capture_output=True, cwd=cwd, text=True, timeout=120, env=env)
+    assert [r["status"] for r in json.loads(listed.stdout)] == ["completed"]
 
 
 def test_demo_without_a_home_prints_where_its_store_is(

@@ -107,6 +107,9 @@ def _nextflow_sample(root: Path) -> tuple[Path, Path]:
     workdir.mkdir(parents=True, exist_ok=True)
     output = workdir / "quant.tsv"
     output.write_text(QUANT_TSV)
+    published = root / "results" / "quant.tsv"
+    published.parent.mkdir(parents=True, exist_ok=True)
+    published.write_text(QUANT_TSV)
     store = root / ".lineage"
     records = {
         run_hash: {"kind": "WorkflowRun", "spec": {
@@ -131,6 +134,19 @@ def _nextflow_sample(root: Path) -> tuple[Path, Path]:
             "taskRun": f"lid://{task_hash}", "size": len(QUANT_TSV.encode()),
             "createdAt": "2026-11-02T10:15:03.120000+00:00",
             "modifiedAt": "2026-11-02T10:15:03.120000+00:00", "labels": None}},
+        # the run's output block published quant.tsv; Nextflow writes <run>#output on completion
+        f"{run_hash}/quant.tsv": {"kind": "FileOutput", "spec": {
+            "path": str(published), "checksum": {
+                "value": hashlib.md5(QUANT_TSV.encode()).hexdigest(), "algorithm": "nextflow",
+                "mode": "standard"},
+            "source": f"lid://{task_hash}/quant.tsv", "workflowRun": f"lid://{run_hash}",
+            "taskRun": None, "size": len(QUANT_TSV.encode()),
+            "createdAt": "2026-11-02T10:15:04.010000+00:00",
+            "modifiedAt": "2026-11-02T10:15:04.010000+00:00", "labels": None}},
+        f"{run_hash}#output": {"kind": "WorkflowOutput", "spec": {
+            "createdAt": "2026-11-02T10:15:04.200000+00:00", "workflowRun": f"lid://{run_hash}",
+            "output": [{"type": "Path", "name": "quant",
+                        "value": f"lid://{run_hash}/quant.tsv"}]}},
     }
     for key, record in records.items():
         folder = store / key

@@ -138,7 +138,8 @@ def save_collection(coll: Collection) -> Collection:
                 raise ValidationError(f"could not save the collection: {e.orig}") from e
     coll._pending = None
     if run is not None:
-        link_inputs(run, [a for a in pending.artifacts if a.run_id != run.id])
+        link_inputs(run, [a for a in pending.artifacts
+                          if a.run_id != run.id and a.run_id not in _initiated_by(run, pending)])
         if previous is not None:
             link_collection_inputs(run, [previous])
     return coll
@@ -243,6 +244,19 @@ def _adopt_existing(inst: Instance, s: Session, coll: Collection, existing: Coll
 
 
 # ---------------------------------------------------------------- run inputs
+
+
+def _initiated_by(run: Run, pending: PendingCollection) -> set[int]:
+    """Creators of the members that ``run`` initiated: a run gathering what its own tasks
+    made produced that collection; it did not use those files as inputs."""
+    creators = {a.run_id for a in pending.artifacts if a.run_id not in (None, run.id)}
+    if not creators:
+        return set()
+    t = tables.run
+    with get_instance().read() as s:
+        return set(s.scalars(select(t.c.id).where(t.c.id.in_(creators),
+                                                  t.c.initiated_by_run_id == run.id)))
+
 
 
 def link_collection_inputs(run: Run, collections: Sequence[_Version]) -> None:

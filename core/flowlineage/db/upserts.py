@@ -20,6 +20,7 @@ from .schema import utcnow
 RUN_UPDATABLE = (
     "name", "description", "transform_id", "entrypoint", "started_at", "finished_at", "params",
     "cli_args", "initiated_by_run_id", "_status_code", "heartbeat_at", "created_by",
+    "report_id", "environment_id",
 )
 
 

@@ -18,8 +18,8 @@ from typing import IO, Any
 
 from ..errors import StorageError
 from ..optional import require
-from ..plugins import hook
-from .files import walk_files
+from ..plugins import bookkeeping_files, hook
+from .files import folder_files
 from .hashing import combine_folder, hash_file, hash_folder, hash_stream
 from .snapshot import STAGING, Snapshot
 
@@ -108,7 +108,7 @@ class LocalBackend(StorageBackend):
             raise StorageError(f"could not copy {local} to {dest}: {e}") from e
 
     def put_folder(self, local: Path, key: str) -> None:
-        for file in walk_files(local):
+        for file in folder_files(local):
             self.put_file(file, f"{key}/{file.relative_to(local).as_posix()}")
 
     def staging(self) -> Path:
@@ -174,7 +174,7 @@ class FsspecBackend(StorageBackend):
             self.fs.put_file(str(local), self.path(key))
 
     def put_folder(self, local: Path, key: str) -> None:
-        for file in walk_files(local):
+        for file in folder_files(local):
             self.put_file(file, f"{key}/{file.relative_to(local).as_posix()}")
 
     def get(self, key: str, local: Path) -> None:
@@ -202,7 +202,9 @@ class FsspecBackend(StorageBackend):
         with _remote_errors(f"hash {path}"):
             if self.fs.isdir(path):
                 entries, total = [], 0
-                for file in sorted(self.fs.find(path)):
+                skip = bookkeeping_files()
+                for file in sorted(f for f in self.fs.find(path)
+                                   if f.rsplit("/", 1)[-1] not in skip):
                     with self.fs.open(file, "rb") as f:
                         digest, size = hash_stream(f)
                     entries.append((file[len(path.split("://")[-1]) + 1 :], digest))

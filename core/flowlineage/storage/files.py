@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import SpecialFile, ValidationError
+from ..plugins import bookkeeping_files
 
 
 def describe_mode(mode: int) -> str:
@@ -47,6 +48,12 @@ def open_regular(path: str | os.PathLike[str]) -> tuple[int, os.stat_result]:
         os.close(fd)
         raise
     return fd, st
+
+
+def folder_files(root: str | os.PathLike[str]) -> Iterator[Path]:
+    """``walk_files`` without the bookkeeping files orchestrators leave in output folders."""
+    skip = bookkeeping_files()
+    return (p for p in walk_files(root) if p.name not in skip)
 
 
 def walk_files(root: str | os.PathLike[str]) -> Iterator[Path]:

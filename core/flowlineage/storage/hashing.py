@@ -22,7 +22,7 @@ from blake3 import blake3
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from ..errors import ContentChanged
-from .files import open_regular, walk_files
+from .files import folder_files, open_regular
 
 HASH_TYPE = "blake3"
 FOLDER_HASH_TYPE = "blake3-folder"
@@ -114,7 +114,7 @@ def hash_folder(path: str | os.PathLike[str]) -> tuple[str, int, int]:
     root = Path(path)
     entries = []
     total = 0
-    for file in walk_files(root):
+    for file in folder_files(root):
         digest, size = hash_file(file)
         entries.append((file.relative_to(root).as_posix(), digest))
         total += size

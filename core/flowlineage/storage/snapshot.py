@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .files import walk_files
+from .files import folder_files
 from .hashing import combine_folder, consistent, read_once
 
 STAGING = ".flowlineage/staging"
@@ -83,7 +83,7 @@ def _folder(root: Path, staging: Path) -> Snapshot:
     target = Path(tempfile.mkdtemp(dir=staging))
     entries, total = [], 0
     try:
-        for file in walk_files(root):
+        for file in folder_files(root):
             rel = file.relative_to(root).as_posix()
             (target / rel).parent.mkdir(parents=True, exist_ok=True)
             digest, size = _copy(file, target / rel)

@@ -41,6 +41,8 @@ def _report(result: IngestResult, as_json: bool) -> None:
                + f"; {result.artifacts} artifacts, {result.input_links} input links")
     for reason in result.skipped:
         typer.echo(f"  skipped: {reason}", err=True)
+    for note in result.notes:
+        typer.echo(f"  note: {note}", err=True)
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
@@ -54,11 +56,15 @@ def ingest_trace_cmd(
         "derived from the file's content, so re-ingesting it changes nothing.")] = None,
     run_name: Annotated[str | None, typer.Option("--run-name", help="Run name.")] = None,
     pipeline: Annotated[str | None, typer.Option(
-        "--pipeline", metavar="KEY", help="Pipeline key (default: from the file name).")
+        "--pipeline", metavar="KEY", help="Pipeline key (default: from --log, else as "
+        "recorded before, else the trace's folder).")
     ] = None,
     workdir: Annotated[Path | None, typer.Option(
         "--workdir", metavar="DIR", help="Nextflow work directory: record task outputs and "
         "inputs.")] = None,
+    log: Annotated[Path | None, typer.Option(
+        "--log", metavar="FILE", help="The run's .nextflow.log: session id, run name, "
+        "pipeline, times, status and error of the workflow run.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Record a trace file: a workflow run and one run per task, metrics as features."""
@@ -66,7 +72,25 @@ def ingest_trace_cmd(
 
     _connect()
     _report(_ingest(trace, lambda: ingest_trace(trace, run_id=run_id, run_name=run_name,
-                                                pipeline=pipeline, workdir=workdir)), as_json)
+                                                pipeline=pipeline, workdir=workdir, log=log)),
+            as_json)
+
+
+@app.command("ingest-log")
+def ingest_log_cmd(
+    logs: Annotated[list[Path], typer.Argument(
+        help=".nextflow.log files (rotated ones too: .nextflow.log.1 ...).")],
+    pipeline: Annotated[str | None, typer.Option(
+        "--pipeline", metavar="KEY", help="Pipeline key of a run not recorded yet "
+        "(default: from the log's launch line).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record workflow runs' session, name, times, status and error from Nextflow logs."""
+    from .ingest_log import ingest_log
+
+    _connect()
+    for log in logs:
+        _report(ingest_log(log, pipeline=pipeline), as_json)
 
 
 @app.command("ingest-lineage")

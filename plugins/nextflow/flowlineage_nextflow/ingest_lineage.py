@@ -37,6 +37,7 @@ from .lineage_records import (
 )
 from .mapping import (
     DEFAULT_PIPELINE,
+    FINAL,
     TASK_REFERENCE,
     WORKFLOW_REFERENCE,
     IngestResult,
@@ -53,6 +54,8 @@ if TYPE_CHECKING:
 
 LID = "lid://"
 _OUTPUT = "#output"
+COLLECTION_TYPES = frozenset({"Collection", "Map"})
+"""WorkflowOutput entry types that name a channel of files rather than one file."""
 
 
 def lid(key: str) -> str:
@@ -120,6 +123,7 @@ def _write(store: LineageStore, pipeline: str | None, initiated_by: Run | None
     pipelines = {h: pipeline or _pipeline_of(workflows.get(h)) for h in run_hashes}
     wf_rows = [_workflow_row(h, workflows.get(h), history.get(h), run_outputs.get(h + _OUTPUT),
                              pipelines[h], initiated_by) for h in run_hashes]
+    _keep_ended([r for r in wf_rows if r["status"] == "started"])
     ids = upsert_runs(wf_rows)
     wf_ids = {h: ids[(WORKFLOW_REFERENCE, lid(h))] for h in run_hashes}
     result.workflow_runs = {lid(h): wf_ids[h] for h in run_hashes}
@@ -178,7 +182,56 @@ def _write(store: LineageStore, pipeline: str | None, initiated_by: Run | None
             pairs.update((run_id, artifact_ids[reference]) for run_id in readers)
     link_run_inputs(sorted(pairs))
     result.input_links = len(pairs)
+    _record_workflow_outputs(run_outputs, files, wf_ids, pipelines, artifact_ids, result)
     return result
+
+
+def _keep_ended(rows: list[dict[str, Any]]) -> None:
+    """Runs this store shows unfinished keep an end recorded before (from the run's log)."""
+    import flowlineage as fl
+
+    by_ref = {r["reference"]: r for r in rows}
+    if not by_ref:
+        return
+    for run in fl.Run.filter(reference_type=WORKFLOW_REFERENCE, reference__in=list(by_ref)):
+        if run.status in FINAL:
+            by_ref[str(run.reference)].update(status=run.status, finished_at=run.finished_at)
+
+
+def _record_workflow_outputs(outputs: dict[str, WorkflowOutput], files: dict[str, FileOutput],
+                             wf_ids: dict[str, int], pipelines: dict[str, str],
+                             artifact_ids: dict[str, int], result: IngestResult) -> None:
+    """Published files and ``WorkflowOutput`` entries become outputs of their workflow run:
+    the run recreated those bytes (a task made them first); an output Nextflow declares a
+    ``Collection`` or ``Map`` (a channel of files) also becomes a Collection of the run."""
+    import flowlineage as fl
+    from flowlineage.adapters import link_recreated
+
+    made: dict[int, list[int]] = {}
+    for key, out in files.items():
+        if out.task_run is None and lid(key) in artifact_ids:
+            made.setdefault(wf_ids[_run_hash(out.workflow_run)], []).append(artifact_ids[lid(key)])
+    collections: list[tuple[int, str, list[int]]] = []
+    for key, wo in outputs.items():
+        run_id = wf_ids[_run_hash(wo.workflow_run)]
+        for param in wo.output:
+            found = [artifact_ids.get(lid(record_key(v))) for v in param.lids()]
+            ids = list(dict.fromkeys(i for i in found if i is not None))
+            if len(ids) < len(found):
+                result.skipped.append(f"{lid(key)} output {param.name}: no such file record")
+            made.setdefault(run_id, []).extend(ids)
+            if param.type in COLLECTION_TYPES and ids:
+                collections.append((run_id, f"{pipelines[_run_hash(wo.workflow_run)]}/"
+                                            f"{param.name}", ids))
+    wanted = {i for ids in made.values() for i in ids}
+    arts = {a.id: a for a in fl.Artifact.filter(id__in=list(wanted))} if wanted else {}
+    link_recreated(sorted({(run_id, i) for run_id, ids in made.items() for i in ids
+                           if arts[i].run_id != run_id}))
+    runs = runs_by_id(sorted({run_id for run_id, _, _ in collections}))
+    for run_id, name, ids in collections:
+        fl.Collection([arts[i] for i in ids], key=name, run=runs[run_id],
+                      description=f"Nextflow workflow output {name}").save()
+    result.collections = len(collections)
 
 
 def _pipeline_of(run: WorkflowRun | None) -> str:

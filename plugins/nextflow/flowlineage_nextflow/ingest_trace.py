@@ -20,16 +20,24 @@ from .mapping import (
     TASK_REFERENCE,
     WORKFLOW_REFERENCE,
     IngestResult,
-    default_pipeline,
+    folder_pipeline,
     last_per_reference,
     pipeline_key,
     process_key,
+    recorded_pipeline,
     run_uid,
     task_features,
     task_reference,
     task_run_row,
     transform_id,
     workflow_status,
+)
+from .nextflow_log import (
+    NextflowLog,
+    log_features,
+    log_pipeline,
+    log_run_fields,
+    read_nextflow_log,
 )
 from .trace import TaskStatus, TraceFile, TraceRow, parse_trace_text
 from .workdir import TaskDir, WorkTree
@@ -41,13 +49,17 @@ def ingest_trace(
     run_name: str | None = None,
     pipeline: str | None = None,
     workdir: str | os.PathLike[str] | None = None,
+    log: str | os.PathLike[str] | None = None,
 ) -> IngestResult:
     """Record a trace file: one workflow Run, one Run per task, metrics as run features.
 
     ``run_id`` becomes the workflow Run's reference (pass Nextflow's session id to merge with
-    weblog records); without it the id is ``trace-`` plus the file's content hash, so the same
-    file always maps to the same Runs. ``pipeline`` (default: the file name up to its first
-    dot) names the transforms ``nextflow:<pipeline>`` and ``nextflow:<pipeline>:<process>``.
+    weblog records); without it the id is the session id of ``log`` (the run's
+    ``.nextflow.log``: also its name, command line, times, status and error), else ``trace-``
+    plus the file's content hash, so the same file always maps to the same Runs. ``pipeline``
+    names the transforms ``nextflow:<pipeline>`` and ``nextflow:<pipeline>:<process>``;
+    without it: the log's script or repository, else the pipeline the run was recorded
+    under before, else the trace's folder (with a note in the result saying how to name it).
     ``workdir``, Nextflow's work directory, is registered as a storage root: files in each
     task's directory become its output artifacts (in place) and its staged input links
     become input links to the upstream artifacts.
@@ -60,16 +72,22 @@ def ingest_trace(
     except OSError as exc:
         raise IngestionError(f"cannot read trace file: {exc.strerror}", source=source) from None
     trace = parse_trace_text(data, source=source)
-    run_ref = run_id or f"trace-{hash_bytes(data)[:32]}"
-    pipeline = pipeline or default_pipeline(path)
+    nf_log = read_nextflow_log(log) if log is not None else None
+    run_ref = run_id or (nf_log.session_id if nf_log else f"trace-{hash_bytes(data)[:32]}")
     tree = WorkTree(workdir) if workdir is not None else None
     inst = ensure_connected()
     with inst.write():
-        return _write(trace, run_ref, run_name, pipeline, tree)
+        named = pipeline or (log_pipeline(nf_log) if nf_log else recorded_pipeline(run_ref))
+        result = _write(trace, run_ref, run_name, named or folder_pipeline(path), tree, nf_log)
+    if named is None:
+        result.notes.append(
+            f"pipeline named {folder_pipeline(path)!r} after the trace's folder: name it "
+            "with --pipeline KEY (e.g. nf-core/rnaseq) or --log .nextflow.log")
+    return result
 
 
 def _write(trace: TraceFile, run_ref: str, run_name: str | None, pipeline: str,
-           tree: WorkTree | None) -> IngestResult:
+           tree: WorkTree | None, nf_log: NextflowLog | None) -> IngestResult:
     from flowlineage.adapters import set_run_features, upsert_runs
 
     tasks = last_per_reference((task_reference(run_ref, r.hash, r.task_id), r)
@@ -86,6 +104,8 @@ def _write(trace: TraceFile, run_ref: str, run_name: str | None, pipeline: str,
         "status": workflow_status(rows),
         "started_at": min(starts, default=None), "finished_at": max(ends, default=None),
     }
+    if nf_log is not None:  # the log knows how the run itself ended, the trace only its tasks
+        workflow.update(log_run_fields(nf_log))
     if run_name is not None:  # else keep a name recorded before (e.g. from weblog events)
         workflow["name"] = run_name
     wf_id = upsert_runs([workflow])[(WORKFLOW_REFERENCE, run_ref)]
@@ -101,7 +121,7 @@ def _write(trace: TraceFile, run_ref: str, run_name: str | None, pipeline: str,
             features[run_ids[ref]]["restart_of"] = run_uid(TASK_REFERENCE, head)
     by_status = Counter(RUN_STATUS[r.status] for r in rows)
     nextflow_status = Counter(r.status for r in rows)
-    features[wf_id] = {"tasks": len(rows)} | {
+    features[wf_id] = {"tasks": len(rows)} | log_features(nf_log) | {
         f"tasks_{s.value.lower()}": nextflow_status[s]
         for s in (TaskStatus.COMPLETED, TaskStatus.CACHED, TaskStatus.FAILED, TaskStatus.ABORTED)
     }

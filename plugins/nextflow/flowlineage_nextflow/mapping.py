@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from hashlib import blake2b
+from pathlib import Path
 from typing import Any
 
 from .trace import Metric, TaskStatus, TraceRow
@@ -174,6 +175,16 @@ def workflow_status(rows: Iterable[TraceRow]) -> str:
     return "completed"
 
 
+def recorded_pipeline(run_ref: str) -> str | None:
+    """The pipeline a workflow run was recorded under before (re-ingesting a file under
+    another name or folder keeps it, leaving no orphan transform), if any."""
+    import flowlineage as fl
+
+    run = fl.Run.filter(reference_type=WORKFLOW_REFERENCE, reference=run_ref).first()
+    key = run.transform.key if run is not None else ""
+    return key.removeprefix("nextflow:") if key.startswith("nextflow:") else None
+
+
 def transform_id(key: str, type: str, description: str | None = None) -> int:
     """The id of the transform with ``key``, created if needed, usable inside a transaction."""
     from flowlineage.adapters import get_instance, get_or_create_transform
@@ -198,9 +209,13 @@ class IngestResult:
     artifacts: int = 0
     """Output artifacts recorded (created, or already known and linked)."""
     input_links: int = 0
+    collections: int = 0
+    """Collections recorded for workflow outputs."""
     duplicate_lines: tuple[int, ...] = ()
     skipped: list[str] = field(default_factory=list)
     """Why some records or files were not recorded."""
+    notes: list[str] = field(default_factory=list)
+    """What the user may want to do (e.g. name the pipeline)."""
 
     @property
     def run_id(self) -> int:
@@ -213,10 +228,46 @@ class IngestResult:
             "source": self.source, "workflow_runs": self.workflow_runs,
             "task_runs": self.task_runs, "status_counts": self.status_counts,
             "artifacts": self.artifacts, "input_links": self.input_links,
+            "collections": self.collections,
             "duplicate_lines": list(self.duplicate_lines), "skipped": self.skipped,
+            "notes": self.notes,
         }
 
 
 def default_pipeline(path: str | os.PathLike[str]) -> str:
-    """The pipeline key implied by a trace file name: its name up to the first dot."""
+    """The pipeline key implied by a script's path: its name up to the first dot."""
     return os.path.basename(os.fspath(path)).split(".", 1)[0] or DEFAULT_PIPELINE
+
+
+OUTPUT_FOLDERS = frozenset({"pipeline_info", "results", "reports", "report", "output",
+                            "outputs", "outdir", "trace", "traces", "logs", "log"})
+"""Folders pipelines put trace files in (``results/pipeline_info/``), named for what they
+hold rather than for the pipeline: skipped when a trace's folder names its pipeline."""
+
+
+def folder_pipeline(path: str | os.PathLike[str]) -> str:
+    """The pipeline a bare trace file belongs to: the first folder above it that is no
+    conventional output folder (``proj/results/pipeline_info/trace.txt`` -> ``proj``), so
+    every trace of one project (``trace.txt``, rotated ``trace.txt.1``) shares it."""
+    folder = Path(os.path.abspath(os.fspath(path))).parent
+    while folder.name.lower() in OUTPUT_FOLDERS and folder.parent != folder:
+        folder = folder.parent
+    return folder.name or DEFAULT_PIPELINE
+
+
+def script_pipeline(script: str | None, project_dir: str | None = None,
+                    repository: str | None = None) -> str:
+    """A pipeline key from how a run was launched: ``owner/repo`` for a repository (URL or
+    ``nextflow run owner/repo``), else ``<project folder>/<script>`` for a local script, so
+    two projects' ``main.nf`` stay apart."""
+    for name in (repository, script):
+        if name and ("://" in name or (name.count("/") == 1 and not name.endswith(".nf")
+                                       and not name.startswith((".", "/")))):
+            return "/".join(name.split("://", 1)[-1].rstrip("/").split("/")[-2:]).removesuffix(
+                ".git")
+    if not script:
+        return DEFAULT_PIPELINE
+    base = os.path.basename(script)
+    folder = os.path.basename(os.path.dirname(script)) or (
+        os.path.basename(project_dir.rstrip("/")) if project_dir else "")
+    return f"{folder}/{base}" if folder else base

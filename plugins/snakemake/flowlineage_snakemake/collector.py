@@ -147,6 +147,10 @@ class Collector:
                         "temp": introspect.rule_has_temp_output(workflow, rule)})
         wd = inv.begin["workdir"]
         benchmark = getattr(record, "benchmark", None)
+        params = events.job_params(record)
+        rule_params = getattr(record, "flowlineage_params", None)  # introspect.JobAnnotator
+        if rule_params is not None:
+            params["params"] = rule_params
         self._send({
             "t": "job", "id": getattr(record, "jobid", None), "rule": rule,
             "at": record.created,
@@ -154,7 +158,7 @@ class Collector:
             "out": events.local_paths(getattr(record, "output", None), wd),
             "log": events.local_paths(getattr(record, "log", None), wd),
             "bench": events.local_paths([benchmark] if benchmark else [], wd),
-            "params": events.job_params(record),
+            "params": params, "env": getattr(record, "flowlineage_env", None) or {},
             "cmd": getattr(record, "shellcmd", None),
         })
 

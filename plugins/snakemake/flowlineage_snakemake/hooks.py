@@ -17,4 +17,6 @@ def flowlineage_adapters() -> dict[str, Any]:
         "orchestrator": "snakemake",
         "color": ("#dcfce7", "#15803d"),
         "reference_types": REFERENCE_TYPES,
+        # ``directory()`` outputs get a marker file Snakemake reads their mtime from
+        "bookkeeping_files": [".snakemake_timestamp"],
     }

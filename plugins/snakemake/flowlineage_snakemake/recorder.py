@@ -36,6 +36,8 @@ MAX_BUFFERED = 500
 PARALLEL_HASH_BYTES = 64 * 2**20  # below this, hashing threads cost more than they save
 RUNNING = ("started", "restarted")
 LOG_KIND, BENCHMARK_KIND = "log", "benchmark"
+ENVIRONMENT_KIND, REPORT_KIND = "environment", "report"
+LOG_TAIL_LINES = 30
 
 
 @dataclass
@@ -51,11 +53,15 @@ class Job:
     params: dict[str, Any]
     shellcmd: str | None
     started_at: datetime
+    env: dict[str, Any] = field(default_factory=dict)
     status: str = "started"
     finished_at: datetime | None = None
     error: str | None = None
     attempt: int = 1
     run_id: int | None = None
+    environment_id: int | None = None
+    report_id: int | None = None
+    described: bool = False  # environment recorded
     announced: bool = False  # run_started hook fired
     ended: bool = False  # run_finished hook fired
 
@@ -206,7 +212,8 @@ class Recorder:
             return
         job = Job(jobid=jobid, rule=str(msg["rule"]), inputs=msg["in"], outputs=msg["out"],
                   logs=msg["log"], benchmarks=msg["bench"], params=msg["params"],
-                  shellcmd=msg.get("cmd"), started_at=_time(msg["at"]))
+                  shellcmd=msg.get("cmd"), started_at=_time(msg["at"]),
+                  env=msg.get("env") or {})
         inv.jobs[jobid] = job
         for path in job.outputs:
             inv.producers[path] = job
@@ -331,14 +338,20 @@ class Recorder:
         # become the artifact's creator
         unsaved = sorted((inv.jobs[i] for i in inv.unsaved),
                          key=lambda j: (j.finished_at or inv.started_at, j.jobid))
-        wanted = {j.run_id for j in dirty} | {j.run_id for j in unsaved}
+        unlinked = [inv.jobs[i] for i in sorted(inv.unlinked)]
+        wanted = {j.run_id for j in dirty} | {j.run_id for j in unsaved} | {
+            p.run_id for j in unlinked for p in (_producer(inv, i) for i in j.inputs) if p}
         runs = {r.id: r for r in Run.filter(id__in=wanted).all()} if wanted else {}
         for j in dirty:
             if not j.announced and j.run_id in runs:
                 j.announced = True
                 notify(hook().flowlineage_run_started, run=runs[j.run_id])
+        # inputs first: an output with an input's bytes (a copy) is then that input's
+        # artifact, recreated by the job, never an input the job made itself
+        self._link_inputs(inv, unlinked, runs)
         self._save_outputs(inv, unsaved, runs)
-        self._link_inputs(inv, [inv.jobs[i] for i in sorted(inv.unlinked)])
+        failed = [j for j in unsaved if j.status in ("errored", "aborted")]
+        self._describe(inv, list({j.jobid: j for j in [*dirty, *failed]}.values()), runs, now)
         for j in dirty:
             if j.status not in RUNNING and not j.ended and j.run_id in runs:
                 j.ended = True
@@ -407,12 +420,14 @@ class Recorder:
             "description": job.error,
             "initiated_by_run_id": inv.run_id,
             "created_by": inv.user,
+            **{k: v for k, v in (("environment_id", job.environment_id),
+                                 ("report_id", job.report_id)) if v is not None},
         }
 
     def _save_outputs(self, inv: Invocation, jobs: list[Job], runs: dict[int, Run]) -> None:
         """Save outputs of completed jobs, and logs and benchmarks of every ended job."""
         items: list[tuple[str, str | None, Run | None]] = []
-        for job in jobs:
+        for job in sorted(jobs, key=_started):
             run = runs.get(job.run_id) if job.run_id is not None else None
             files: list[tuple[str, str | None]] = (
                 [(p, None) for p in job.outputs] if job.status == "completed" else [])
@@ -422,17 +437,76 @@ class Recorder:
         self._save(inv, items)
         inv.unsaved.difference_update(j.jobid for j in jobs)
 
-    def _link_inputs(self, inv: Invocation, jobs: list[Job]) -> None:
-        """Link job inputs, registering files not seen yet; outside ones feed the invocation."""
+    def _describe(self, inv: Invocation, jobs: list[Job], runs: dict[int, Run],
+                  now: datetime) -> None:
+        """Record jobs' environments (the conda file as an artifact, image and modules as
+        features) and failed jobs' reports (exit code and log tails, as an artifact)."""
+        from flowlineage.adapters import set_run_features, upsert_runs
+
+        env_files = {os.path.join(inv.workdir, j.env["conda"]) for j in jobs
+                     if not j.described and j.env.get("conda")}
+        self._save(inv, [(f, ENVIRONMENT_KIND, None) for f in sorted(env_files)
+                         if f not in inv.artifact_ids and os.path.isfile(f)])
+        features: dict[int, dict[str, Any]] = {}
+        changed: list[Job] = []
+        for job in jobs:
+            if job.run_id is None:
+                continue
+            values = features.setdefault(job.run_id, {})
+            if not job.described:
+                job.described = True
+                job.environment_id = inv.artifact_ids.get(
+                    os.path.join(inv.workdir, job.env.get("conda", "")))
+                values.update(environment_features(job.env, inv.workdir))
+                if job.environment_id is not None:
+                    changed.append(job)
+            if job.status in ("errored", "aborted") and job.report_id is None:
+                code = exit_code(job.error)
+                if code is not None:
+                    values["exit_code"] = code
+                job.report_id = self._report(inv, job, code, _run_of(job, runs))
+                changed.append(job)
+        if changed:
+            unique = {j.jobid: j for j in changed}.values()
+            upsert_runs([self._job_row(inv, j, now) for j in unique])
+        set_run_features({k: v for k, v in features.items() if v})
+
+    def _report(self, inv: Invocation, job: Job, code: int | None,
+                run: Run | None) -> int | None:
+        """Save a failed job's report (name, exit code, error, log tails); its id."""
+        import tempfile
+
+        from flowlineage import Artifact
+
+        text = failure_report(events.job_name(job.rule, job.params),
+                              f"{inv.workflow_id}:{job.jobid}", code, job.error, job.logs)
+        with tempfile.TemporaryDirectory(prefix="fl-smk-") as tmp:
+            path = os.path.join(tmp, f"{job.rule}-{job.jobid}.report.txt")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+            try:
+                art = Artifact(path, kind=REPORT_KIND, run=run,
+                               description=f"report of failed Snakemake job {job.jobid}").save()
+            except Exception as e:
+                self._warn(f"could not save the report of job {job.jobid}", e)
+                return None
+        return art.id
+
+    def _link_inputs(self, inv: Invocation, jobs: list[Job], runs: dict[int, Run]) -> None:
+        """Link job inputs, registering files not seen yet; outside ones feed the invocation.
+
+        A new input another job of this run wrote (a file inside a checkpoint's
+        ``directory()`` output, or an output not saved yet) is saved as that job's output.
+        """
         from flowlineage.adapters import link_run_inputs
 
-        new = [p for p in dict.fromkeys(p for j in jobs for p in j.inputs)
-               if p not in inv.artifact_ids and os.path.exists(p)]
-        if new:
-            if self.options.hash_inputs:
-                self._save(inv, [(p, None, None) for p in new])
-            else:
-                self._find_unhashed(inv, new)
+        producers = {p: _producer(inv, p) for j in jobs for p in j.inputs}
+        new = [p for p in producers if p not in inv.artifact_ids and os.path.exists(p)]
+        new.sort(key=lambda p: _started(producers[p]))  # the first writer of bytes owns them
+        if not self.options.hash_inputs:  # outputs of this run's jobs are hashed anyway
+            self._find_unhashed(inv, [p for p in new if producers[p] is None])
+            new = [p for p in new if producers[p] is not None]
+        self._save(inv, [(p, None, _run_of(producers[p], runs)) for p in new])
         pairs: list[tuple[int, int]] = []
         for job in jobs:
             for path in job.inputs:
@@ -440,7 +514,7 @@ class Recorder:
                 if aid is None or job.run_id is None or inv.run_id is None:
                     continue
                 pairs.append((job.run_id, aid))
-                if path not in inv.producers:
+                if producers[path] is None:
                     pairs.append((inv.run_id, aid))
         link_run_inputs(pairs)
         inv.unlinked.difference_update(j.jobid for j in jobs)
@@ -511,6 +585,68 @@ def rule_block(text: str, rule: str) -> str | None:
             end = i
             break
     return "".join(lines[:end]).rstrip() + "\n"
+
+
+def environment_features(env: dict[str, Any], workdir: str) -> dict[str, Any]:
+    """Run features of a job's declared environment (a conda file is also an artifact)."""
+    values: dict[str, Any] = {}
+    if env.get("container"):
+        values["container_image"] = env["container"]
+    if env.get("conda"):
+        rel = os.path.relpath(os.path.join(workdir, env["conda"]), workdir)
+        values["conda_env"] = env["conda"] if rel.startswith("..") else rel
+    if env.get("envmodules"):
+        values["envmodules"] = ",".join(env["envmodules"])
+    return values
+
+
+_EXIT = re.compile(r"(?:exit status|exit code|exited with code)[: ]+(-?\d+)")
+
+
+def exit_code(error: str | None) -> int | None:
+    """The exit code a job error message states (``... non-zero exit status 3.``)."""
+    match = _EXIT.search(error or "")
+    return int(match.group(1)) if match else None
+
+
+def failure_report(name: str, reference: str, code: int | None, error: str | None,
+                   logs: list[str]) -> str:
+    """The text of a failed job's report: what failed, how, and the end of its logs."""
+    lines = [f"job: {name} ({reference})", f"exit code: {'unknown' if code is None else code}",
+             "", error or "(no error message)"]
+    for path in logs:
+        tail = _tail(path, LOG_TAIL_LINES)
+        if tail is not None:
+            lines += ["", f"--- last lines of {path} ---", tail.rstrip("\n")]
+    return "\n".join(lines) + "\n"
+
+
+def _tail(path: str, n: int) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - 64 * 1024))
+            data = f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    return "".join(data.splitlines(keepends=True)[-n:])
+
+
+def _producer(inv: Invocation, path: str) -> Job | None:
+    """The job of this run that wrote ``path``, itself or a folder holding it."""
+    job = inv.producers.get(path)
+    parent = os.path.dirname(path)
+    while job is None and len(parent) > len(inv.workdir):
+        job = inv.producers.get(parent)
+        parent = os.path.dirname(parent)
+    return job
+
+
+def _started(job: Job | None) -> datetime:
+    return datetime.min.replace(tzinfo=UTC) if job is None else job.started_at
+
+
+def _run_of(job: Job | None, runs: dict[int, Run]) -> Run | None:
+    return runs.get(job.run_id) if job is not None and job.run_id is not None else None
 
 
 def _new_id() -> str:

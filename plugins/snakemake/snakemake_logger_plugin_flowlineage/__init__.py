@@ -7,14 +7,18 @@ No ``from __future__ import annotations`` here: Snakemake reads the settings' fi
 run time, and wants ``Optional[str]`` (not ``str | None``) to build the CLI options.
 """
 
+import logging
 from dataclasses import dataclass, field
 from logging import LogRecord
 from typing import Optional
 
 from flowlineage_snakemake.collector import Collector, current_run_uid
+from flowlineage_snakemake.introspect import JobAnnotator
 from flowlineage_snakemake.options import REGISTER_MODES, Options
 from snakemake_interface_logger_plugins.base import LogHandlerBase
 from snakemake_interface_logger_plugins.settings import LogHandlerSettingsBase
+
+SNAKEMAKE_LOGGER = "snakemake.logging"  # the logger Snakemake's events are logged on
 
 
 @dataclass
@@ -55,6 +59,8 @@ class LogHandler(LogHandlerBase):
             dryrun=bool(self.common_settings.dryrun),
             parent_uid=current_run_uid(),  # captured here: emit() runs on another thread
         )
+        self.annotator = JobAnnotator()
+        logging.getLogger(SNAKEMAKE_LOGGER).addFilter(self.annotator)
 
     def emit(self, record: LogRecord) -> None:
         """Hand one record to the collector."""
@@ -62,6 +68,7 @@ class LogHandler(LogHandlerBase):
 
     def close(self) -> None:
         """Snakemake is done: let the writer end the run and wait for it."""
+        logging.getLogger(SNAKEMAKE_LOGGER).removeFilter(self.annotator)
         self.collector.close()
         super().close()
 

@@ -17,7 +17,7 @@ import pytest
 from conftest import free_port
 from flowlineage.cli.app import build_app
 from flowlineage_nextflow.trace import parse_trace
-from nf_helpers import RUN, TRACES, build_lineage_store, build_work_dir
+from nf_helpers import FIXTURES, RUN, TRACES, build_lineage_store, build_work_dir
 from typer.testing import CliRunner, Result
 
 SCRIPT = Path(sys.executable).with_name("flowlineage")
@@ -32,7 +32,7 @@ def cli(*args: str) -> Result:
 def test_nextflow_commands_are_listed(fl_home: Path) -> None:
     result = cli("nextflow", "--help")
     assert result.exit_code == 0
-    for command in ("ingest-trace", "ingest-lineage", "serve"):
+    for command in ("ingest-trace", "ingest-log", "ingest-lineage", "serve"):
         assert command in result.stdout
     assert "--token" in cli("nextflow", "serve", "--help").stdout
 
@@ -136,3 +136,20 @@ def test_info_lists_the_adapter(fl_home: Path) -> None:
     assert result.exit_code == 0, result.output
     (adapter,) = [a for a in json.loads(result.stdout)["adapters"] if a["name"] == "nextflow"]
     assert adapter["reference_types"] == ["nextflow_run", "nextflow_task"]
+
+
+def test_ingest_log_command_and_notes(fl_home: Path, tmp_path: Path) -> None:
+    log = FIXTURES / "log" / "lifebit_gwas__.nextflow.log"
+    result = cli("nextflow", "ingest-log", str(log), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["status_counts"] == {"completed": 1}
+
+    bare = cli("nextflow", "ingest-trace", str(TRACES / "nextflow4ms_dial__execution_trace.txt"))
+    assert bare.exit_code == 0
+    assert "note: pipeline named 'nextflow' after the trace's folder" in bare.stderr
+
+    bad = tmp_path / ".nextflow.log"
+    bad.write_text("not a log\n")
+    failed = cli("nextflow", "ingest-log", str(bad))
+    assert failed.exit_code == 2 and "Traceback" not in failed.output
+    assert f"{bad}:1" in failed.output and "not a Nextflow log" in failed.output
