@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -14,12 +15,14 @@ Node = tuple[str, int]
 
 
 def edges_between(run_ids: set[int], artifact_ids: set[int]) -> list[tuple[Node, Node, str]]:
-    """Data-flow edges among the given nodes: input, output and initiated (parent → child).
+    """Data-flow edges among the given nodes: input, output, initiated (parent → child) and
+    result (the run whose in-memory result a run used → that run).
 
     Members of a run's input collections are inputs of that run.
     """
     artifact, run, ria = tables.artifact, tables.run, tables.run_input_artifact
     ric, collection_artifact = tables.run_input_collection, tables.collection_artifact
+    rir = tables.run_input_run
     edges: list[tuple[Node, Node, str]] = []
     if not run_ids and not artifact_ids:
         return edges
@@ -48,6 +51,10 @@ def edges_between(run_ids: set[int], artifact_ids: set[int]) -> list[tuple[Node,
                                          .where(run.c.id.in_(chunk))):
                 if parent in run_ids:
                     edges.append((("run", parent), ("run", rid), "initiated"))
+            for rid, used in s.execute(select(rir.c.run_id, rir.c.input_run_id)
+                                       .where(rir.c.run_id.in_(chunk))):
+                if used in run_ids:
+                    edges.append((("run", used), ("run", rid), "result"))
     return sorted(set(edges))
 
 
@@ -55,8 +62,10 @@ def _chunks(ids: list[int], size: int = 5000) -> list[list[int]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)] or []
 
 
-def node_dict(record: Any, depth: int | None = None) -> dict[str, Any]:
-    """A JSON-ready node for a Run or Artifact."""
+def node_dict(record: Any, depth: int | None = None,
+              transforms: Mapping[int, Any] | None = None) -> dict[str, Any]:
+    """A JSON-ready node for a Run or Artifact; a run's transform is taken from
+    ``transforms`` (by id) when there, else loaded."""
     if record.__table__ is tables.artifact:
         out: dict[str, Any] = {
             "id": f"artifact:{record.id}", "kind": "artifact", "uid": record.uid,
@@ -64,7 +73,8 @@ def node_dict(record: Any, depth: int | None = None) -> dict[str, Any]:
             "size": record.size,
         }
     else:
-        tf = record.transform
+        tf = transforms.get(record.transform_id) if transforms else None
+        tf = tf if tf is not None else record.transform
         out = {
             "id": f"run:{record.id}", "kind": "run", "uid": record.uid,
             "label": tf.key, "transform_type": tf.type, "status": record.status,
