@@ -122,10 +122,12 @@ def adapters() -> list[Adapter]:
     return found
 
 
-def orchestrator_of(reference_type: str | None, transform_key: str) -> str:
+def orchestrator_of(reference_type: str | None, transform_key: str,
+                    known: list[Adapter] | None = None) -> str:
     """The orchestrator that ran a run: the adapter owning its reference type or the
-    ``<orchestrator>:`` prefix of its transform key; ``python`` for tracked scripts."""
-    for adapter in adapters():
+    ``<orchestrator>:`` prefix of its transform key; ``python`` for tracked scripts.
+    ``known``: the adapters, when the caller asked for them once for many runs."""
+    for adapter in adapters() if known is None else known:
         if reference_type in adapter.reference_types or (
             reference_type or "").startswith(adapter.orchestrator) or transform_key.startswith(
                 adapter.orchestrator + ":"):

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import select
 
 from ..db import tables
 from ..db.engine import get_instance
-from ..plugins import orchestrator_of
+from ..plugins import adapters, orchestrator_of
 
 Node = tuple[str, int]
 
@@ -62,25 +62,29 @@ def _chunks(ids: list[int], size: int = 5000) -> list[list[int]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)] or []
 
 
-def node_dict(record: Any, depth: int | None = None,
-              transforms: Mapping[int, Any] | None = None) -> dict[str, Any]:
-    """A JSON-ready node for a Run or Artifact; a run's transform is taken from
-    ``transforms`` (by id) when there, else loaded."""
-    if record.__table__ is tables.artifact:
-        out: dict[str, Any] = {
-            "id": f"artifact:{record.id}", "kind": "artifact", "uid": record.uid,
-            "label": record.key or record.description or record.uid, "hash": record.hash,
-            "size": record.size,
-        }
-    else:
-        tf = transforms.get(record.transform_id) if transforms else None
-        tf = tf if tf is not None else record.transform
-        out = {
-            "id": f"run:{record.id}", "kind": "run", "uid": record.uid,
-            "label": tf.key, "transform_type": tf.type, "status": record.status,
-            "reference_type": record.reference_type, "reference": record.reference,
-            "orchestrator": orchestrator_of(record.reference_type, tf.key),
-        }
-    if depth is not None:
-        out["depth"] = depth
+def node_dicts(items: Iterable[tuple[Any, int | None]],
+               transforms: Mapping[int, Any]) -> list[dict[str, Any]]:
+    """JSON-ready nodes for ``(run or artifact, depth)`` pairs (depth None: left out). A
+    run's transform comes from ``transforms`` (by id) when there, else is loaded; the
+    adapters are asked once for all nodes."""
+    known = adapters()
+    out = []
+    for record, depth in items:
+        if record.__table__ is tables.artifact:
+            node: dict[str, Any] = {
+                "id": f"artifact:{record.id}", "kind": "artifact", "uid": record.uid,
+                "label": record.key or record.description or record.uid, "hash": record.hash,
+                "size": record.size,
+            }
+        else:
+            tf = transforms.get(record.transform_id) or record.transform
+            node = {
+                "id": f"run:{record.id}", "kind": "run", "uid": record.uid,
+                "label": tf.key, "transform_type": tf.type, "status": record.status,
+                "reference_type": record.reference_type, "reference": record.reference,
+                "orchestrator": orchestrator_of(record.reference_type, tf.key, known),
+            }
+        if depth is not None:
+            node["depth"] = depth
+        out.append(node)
     return out

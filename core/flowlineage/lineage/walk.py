@@ -26,7 +26,7 @@ from sqlalchemy import ARRAY, Integer, any_, bindparam, column, func, select, te
 from ..db import tables
 from ..db.engine import get_instance
 from ..db.record import entity
-from .edges import node_dict
+from .edges import node_dicts
 
 Direction = Literal["upstream", "downstream"]
 Node = tuple[str, int]
@@ -164,10 +164,7 @@ class Lineage:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description: nodes with depth, and edges."""
-        tfs = self.transforms
-        nodes = [node_dict(r, d, tfs) for r, d in self.runs] + [
-            node_dict(a, d, tfs) for a, d in self.artifacts
-        ]
+        nodes = node_dicts([*self.runs, *self.artifacts], self.transforms)
         return {
             "start": {"kind": self.start[0], "id": self.start[1]},
             "direction": self.direction,

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..db import tables
 from ..db.record import entity
-from ..lineage.edges import node_dict
+from ..lineage.edges import node_dicts
 from ..lineage.walk import Lineage
 from ..plugins import orchestrator_colors
 
@@ -78,12 +78,12 @@ def build_graph(lineage: Lineage) -> Graph:
     beyond the walk's own)."""
     kind, start_id = lineage.start
     start = lineage.start_record
-    if start is None:  # a walk that reached nothing past a missing start
+    if start is None:  # deleted since: DoesNotExist
         start = entity(tables.run if kind == "run" else tables.artifact).get(start_id)
     records: list[tuple[Any, int]] = [(start, 0), *lineage.runs, *lineage.artifacts]
     nodes: dict[str, Node] = {}
-    for record, depth in records:
-        info = node_dict(record, depth, lineage.transforms)
+    for info in node_dicts(records, lineage.transforms):
+        depth = info["depth"]
         if info["kind"] == "run":
             detail = f"{info['orchestrator']} · {info['status']}"
         else:
