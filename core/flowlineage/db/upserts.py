@@ -6,7 +6,7 @@ instead of duplicating it, which makes every adapter's ingestion idempotent.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -20,6 +20,8 @@ from .engine import get_instance, insert_ignore
 from .enums import RunStatus
 from .schema import utcnow
 
+BUNDLE = "bundle"
+"""Name and dtype of the one feature row holding a run's values not kept apart."""
 RUN_UPDATABLE = (
     "name", "description", "transform_id", "entrypoint", "started_at", "finished_at", "params",
     "cli_args", "initiated_by_run_id", "_status_code", "heartbeat_at", "created_by",
@@ -112,21 +114,48 @@ def _link_pairs(table: Any, left: str, right: str, pairs: Iterable[tuple[int, in
             s.execute(insert_ignore(inst.dialect, table), rows[start : start + 2000])
 
 
-def set_run_features(values_by_run: dict[int, dict[str, Any]]) -> None:
-    """Set typed feature values of runs in one transaction (replacing same-named values)."""
+def set_run_features(values_by_run: dict[int, dict[str, Any]],
+                     apart: Container[str] | None = None) -> None:
+    """Set typed feature values of runs in one transaction (replacing same-named values).
+
+    By default each value is a row of its own, numbers indexed (``value_num``). With
+    ``apart``, only those names get rows of their own; the other values of a run share one
+    JSON row (dtype ``bundle``), which ``feature_values`` unpacks and ``value[name]`` JSON
+    lookups query: bulk metrics cost one row per run instead of one per value.
+    """
     rows = []
     for run_id, values in values_by_run.items():
+        bundle: dict[str, Any] = {}
         for name, value in values.items():
+            if apart is not None and name not in apart:
+                bundle[name] = value
+                continue
             rows.append({
                 "run_id": run_id, "name": name, "dtype": _dtype(value), "value": value,
                 "value_num": float(value) if isinstance(value, int | float)
                 and not isinstance(value, bool) else None,
             })
+        if bundle:
+            rows.append({"run_id": run_id, "name": BUNDLE, "dtype": BUNDLE, "value": bundle,
+                         "value_num": None})
     if not rows:
         return
     inst = get_instance()
     with inst.write() as s:
         send_many(s, _upsert_statement(inst.dialect, "run_feature_value", ()), rows)
+
+
+def feature_values(rows: Iterable[tuple[str, str, Any]]) -> dict[str, Any]:
+    """Feature values by name from ``(name, dtype, value)`` rows, bundles unpacked (a value
+    with a row of its own wins over a bundled one)."""
+    out: dict[str, Any] = {}
+    own: dict[str, Any] = {}
+    for name, dtype, value in rows:
+        if dtype == BUNDLE:
+            out.update(value)
+        else:
+            own[name] = value
+    return out | own
 
 
 def send_many(s: Session, stmt: Any, rows: list[dict[str, Any]]) -> None:
@@ -199,6 +228,8 @@ def _dtype(value: Any) -> str:
 
 
 def run_ids_with_feature(name: str) -> Select[tuple[int]]:
-    """A subquery of the ids of runs that have a feature value named ``name``."""
+    """A subquery of the ids of runs that have a feature value named ``name`` (a row of its
+    own or in a bundle)."""
     t = tables.run_feature_value
-    return select(t.c.run_id).where(t.c.name == name)
+    bundled = (t.c.name == BUNDLE) & t.c.value[name].as_string().is_not(None)
+    return select(t.c.run_id).where((t.c.name == name) | bundled)
