@@ -3,9 +3,8 @@
 The graph has runs and artifacts as nodes. Upstream edges: artifact → its creating run,
 run → its input artifacts, run → the members of its input collections (the collection hop
 is collapsed: members count as inputs), run → the run that initiated it, run → the runs
-whose in-memory result it used (``run_input_run``). Downstream edges are the reverse. Each
-recursive step is a single self-reference (PostgreSQL's rule) that picks the edge kind with
-a small ``steps`` table, so every hop is an index lookup.
+whose in-memory result it used (``run_input_run``). Downstream edges are the reverse. Every
+hop is an index lookup (``_HOPS`` lists them once for the walk and for its edges).
 
 One statement finds the reachable ``(kind, id)`` set (``UNION`` keeps each node once, so
 cycles, e.g. a flow reading its own task's output, cost nothing) and returns each node's
@@ -32,99 +31,80 @@ Direction = Literal["upstream", "downstream"]
 Node = tuple[str, int]
 Edge = tuple[Node, Node, str]
 
-_TEMPLATES = {"upstream": """
-WITH RECURSIVE steps(k) AS (VALUES (0), (1), (2), (3), (4)),
-walk(kind, id{depth_col}) AS (
-  SELECT :kind, :id{depth_zero}
-  UNION
-  SELECT
-    CASE WHEN w.kind = 'artifact' THEN 'run' WHEN t.k IN (1, 3) THEN 'artifact' ELSE 'run' END,
-    CASE WHEN w.kind = 'artifact' THEN a.run_id WHEN t.k = 1 THEN ria.artifact_id
-         WHEN t.k = 3 THEN ca.artifact_id WHEN t.k = 4 THEN rr.input_run_id
-         ELSE r.initiated_by_run_id END{depth_next}
-  FROM walk w
-  JOIN steps t ON (w.kind = 'artifact' AND t.k = 0) OR (w.kind = 'run' AND t.k IN (1, 2, 3, 4))
-  LEFT JOIN artifact a ON t.k = 0 AND a.id = w.id
-  LEFT JOIN run_input_artifact ria ON t.k = 1 AND ria.run_id = w.id
-  LEFT JOIN run r ON t.k = 2 AND r.id = w.id
-  LEFT JOIN run_input_collection ric ON t.k = 3 AND ric.run_id = w.id
-  LEFT JOIN collection_artifact ca ON t.k = 3 AND ca.collection_id = ric.collection_id
-  LEFT JOIN run_input_run rr ON t.k = 4 AND rr.run_id = w.id
-  WHERE (CASE WHEN w.kind = 'artifact' THEN a.run_id WHEN t.k = 1 THEN ria.artifact_id
-              WHEN t.k = 3 THEN ca.artifact_id WHEN t.k = 4 THEN rr.input_run_id
-              ELSE r.initiated_by_run_id END) IS NOT NULL
-    {depth_where}
-)""", "downstream": """
-WITH RECURSIVE steps(k) AS (VALUES (0), (1), (2), (3), (4)),
-walk(kind, id{depth_col}) AS (
-  SELECT :kind, :id{depth_zero}
-  UNION
-  SELECT
-    CASE WHEN w.kind = 'artifact' THEN 'run' WHEN t.k = 1 THEN 'artifact' ELSE 'run' END,
-    CASE WHEN t.k = 0 THEN ria.run_id WHEN t.k = 1 THEN a.id WHEN t.k = 3 THEN ric.run_id
-         WHEN t.k = 4 THEN rr.run_id ELSE r.id END{depth_next}
-  FROM walk w
-  JOIN steps t ON (w.kind = 'artifact' AND t.k IN (0, 3)) OR (w.kind = 'run' AND t.k IN (1, 2, 4))
-  LEFT JOIN run_input_artifact ria ON t.k = 0 AND ria.artifact_id = w.id
-  LEFT JOIN artifact a ON t.k = 1 AND a.run_id = w.id
-  LEFT JOIN run r ON t.k = 2 AND r.initiated_by_run_id = w.id
-  LEFT JOIN collection_artifact ca ON t.k = 3 AND ca.artifact_id = w.id
-  LEFT JOIN run_input_collection ric ON t.k = 3 AND ric.collection_id = ca.collection_id
-  LEFT JOIN run_input_run rr ON t.k = 4 AND rr.input_run_id = w.id
-  WHERE (CASE WHEN t.k = 0 THEN ria.run_id WHEN t.k = 1 THEN a.id WHEN t.k = 3 THEN ric.run_id
-              WHEN t.k = 4 THEN rr.run_id ELSE r.id END) IS NOT NULL
-    {depth_where}
-)"""}
+@dataclass(frozen=True)
+class _Hop:
+    """One kind of edge walked from a ``walked`` node to a ``reached`` one: the tables to
+    join, the condition tying them to the walked node ``{n}``, the reached id, and the edge
+    as ``(kind, source kind, source id, target kind, target id)`` in data-flow direction."""
 
-# The edges of every reached node in the walk's direction (one index lookup per node and
-# kind; the far ends beyond a depth limit are dropped in Python). Every edge among the
-# reached nodes is among these: its far end was reached through it.
-_EDGES = {"upstream": """
-, nodes AS (SELECT DISTINCT kind, id FROM walk)
-SELECT 'output', 'run', a.run_id, 'artifact', a.id
-  FROM nodes n JOIN artifact a ON a.id = n.id WHERE n.kind = 'artifact' AND a.run_id IS NOT NULL
-UNION ALL
-SELECT 'input', 'artifact', ria.artifact_id, 'run', ria.run_id
-  FROM nodes n JOIN run_input_artifact ria ON ria.run_id = n.id WHERE n.kind = 'run'
-UNION ALL
-SELECT 'input', 'artifact', ca.artifact_id, 'run', ric.run_id
-  FROM nodes n JOIN run_input_collection ric ON ric.run_id = n.id
-  JOIN collection_artifact ca ON ca.collection_id = ric.collection_id WHERE n.kind = 'run'
-UNION ALL
-SELECT 'initiated', 'run', r.initiated_by_run_id, 'run', r.id
-  FROM nodes n JOIN run r ON r.id = n.id
-  WHERE n.kind = 'run' AND r.initiated_by_run_id IS NOT NULL
-UNION ALL
-SELECT 'result', 'run', rr.input_run_id, 'run', rr.run_id
-  FROM nodes n JOIN run_input_run rr ON rr.run_id = n.id WHERE n.kind = 'run'
-""", "downstream": """
-, nodes AS (SELECT DISTINCT kind, id FROM walk)
-SELECT 'input', 'artifact', ria.artifact_id, 'run', ria.run_id
-  FROM nodes n JOIN run_input_artifact ria ON ria.artifact_id = n.id WHERE n.kind = 'artifact'
-UNION ALL
-SELECT 'input', 'artifact', ca.artifact_id, 'run', ric.run_id
-  FROM nodes n JOIN collection_artifact ca ON ca.artifact_id = n.id
-  JOIN run_input_collection ric ON ric.collection_id = ca.collection_id
-  WHERE n.kind = 'artifact'
-UNION ALL
-SELECT 'output', 'run', a.run_id, 'artifact', a.id
-  FROM nodes n JOIN artifact a ON a.run_id = n.id WHERE n.kind = 'run'
-UNION ALL
-SELECT 'initiated', 'run', r.initiated_by_run_id, 'run', r.id
-  FROM nodes n JOIN run r ON r.initiated_by_run_id = n.id WHERE n.kind = 'run'
-UNION ALL
-SELECT 'result', 'run', rr.input_run_id, 'run', rr.run_id
-  FROM nodes n JOIN run_input_run rr ON rr.input_run_id = n.id WHERE n.kind = 'run'
-"""}
+    walked: str
+    reached: str
+    tables: str
+    on: str
+    far: str
+    edge: tuple[str, str, str, str, str]
 
 
-def _cte(direction: Direction, limited: bool) -> str:
-    """The recursive walk; with a depth limit it carries depth (bounded, so cycles end)."""
-    parts = {"depth_col": "", "depth_zero": "", "depth_next": "", "depth_where": ""}
+_COLLECTION_INPUTS = ("run_input_collection ric JOIN collection_artifact ca "
+                      "ON ca.collection_id = ric.collection_id")
+_HOPS: dict[str, tuple[_Hop, ...]] = {
+    "upstream": (
+        _Hop("artifact", "run", "artifact a", "a.id = {n}.id AND a.run_id IS NOT NULL",
+             "a.run_id", ("output", "run", "a.run_id", "artifact", "a.id")),
+        _Hop("run", "artifact", "run_input_artifact ria", "ria.run_id = {n}.id",
+             "ria.artifact_id", ("input", "artifact", "ria.artifact_id", "run", "ria.run_id")),
+        _Hop("run", "artifact", _COLLECTION_INPUTS, "ric.run_id = {n}.id", "ca.artifact_id",
+             ("input", "artifact", "ca.artifact_id", "run", "ric.run_id")),
+        _Hop("run", "run", "run r", "r.id = {n}.id AND r.initiated_by_run_id IS NOT NULL",
+             "r.initiated_by_run_id", ("initiated", "run", "r.initiated_by_run_id", "run",
+                                       "r.id")),
+        _Hop("run", "run", "run_input_run rr", "rr.run_id = {n}.id", "rr.input_run_id",
+             ("result", "run", "rr.input_run_id", "run", "rr.run_id")),
+    ),
+    "downstream": (
+        _Hop("artifact", "run", "run_input_artifact ria", "ria.artifact_id = {n}.id",
+             "ria.run_id", ("input", "artifact", "ria.artifact_id", "run", "ria.run_id")),
+        _Hop("artifact", "run", _COLLECTION_INPUTS, "ca.artifact_id = {n}.id", "ric.run_id",
+             ("input", "artifact", "ca.artifact_id", "run", "ric.run_id")),
+        _Hop("run", "artifact", "artifact a", "a.run_id = {n}.id", "a.id",
+             ("output", "run", "a.run_id", "artifact", "a.id")),
+        _Hop("run", "run", "run r", "r.initiated_by_run_id = {n}.id", "r.id",
+             ("initiated", "run", "r.initiated_by_run_id", "run", "r.id")),
+        _Hop("run", "run", "run_input_run rr", "rr.input_run_id = {n}.id", "rr.run_id",
+             ("result", "run", "rr.input_run_id", "run", "rr.run_id")),
+    ),
+}
+
+
+def _sql(dialect: str, direction: Direction, limited: bool) -> str:
+    """The walk and the edges of every reached node in the walk's direction.
+
+    The recursive part references the walk once per step, as PostgreSQL requires: there a
+    ``LATERAL`` union of the hops, on SQLite one recursive ``SELECT`` per hop. With a depth
+    limit the walk carries depth (bounded, so cycles end).
+    """
+    hops = _HOPS[direction]
+    depth, seed, deeper, within = ("", "", "", "")
     if limited:
-        parts = {"depth_col": ", depth", "depth_zero": ", 0", "depth_next": ",\n    w.depth + 1",
-                 "depth_where": "AND w.depth < :max_depth"}
-    return _TEMPLATES[direction].format(**parts)
+        depth, seed, deeper, within = (", depth", ", 0", ", w.depth + 1",
+                                       " AND w.depth < :max_depth")
+    if dialect == "postgresql":
+        branches = "\n    UNION ALL\n".join(
+            f"    SELECT '{h.reached}', {h.far} FROM {h.tables} "
+            f"WHERE w.kind = '{h.walked}' AND {h.on.format(n='w')}" for h in hops)
+        steps = (f"  SELECT e.kind, e.id{deeper} FROM walk w CROSS JOIN LATERAL (\n{branches}"
+                 f"\n  ) AS e(kind, id){within.replace(' AND', ' WHERE')}")
+    else:
+        steps = "\n  UNION\n".join(
+            f"  SELECT '{h.reached}', {h.far}{deeper} FROM walk w, {h.tables} "
+            f"WHERE w.kind = '{h.walked}' AND {h.on.format(n='w')}{within}" for h in hops)
+    edges = "\nUNION ALL\n".join(
+        f"SELECT '{h.edge[0]}', '{h.edge[1]}', {h.edge[2]}, '{h.edge[3]}', {h.edge[4]} "
+        f"FROM nodes n, {h.tables} WHERE n.kind = '{h.walked}' AND {h.on.format(n='n')}"
+        for h in hops)
+    return (f"WITH RECURSIVE walk(kind, id{depth}) AS (\n"
+            f"  SELECT CAST(:kind AS VARCHAR), CAST(:id AS INTEGER){seed}\n  UNION\n"
+            f"{steps}\n), nodes AS (SELECT DISTINCT kind, id FROM walk)\n{edges}")
 
 
 @dataclass
@@ -187,11 +167,11 @@ def walk(kind: str, node_id: int, direction: Direction, depth: int | None = None
     params: dict[str, Any] = {"kind": kind, "id": node_id}
     if depth is not None:
         params["max_depth"] = depth
-    cte = _cte(direction, limited=depth is not None)
     inst = get_instance()
+    sql = _sql(inst.dialect, direction, limited=depth is not None)
     with inst.read() as s:
         found = [((k1, i1), (k2, i2), kind_) for kind_, k1, i1, k2, i2 in
-                 s.execute(text(cte + _EDGES[direction]).bindparams(**params))]
+                 s.execute(text(sql).bindparams(**params))]
         distance = _distances(start, found, direction, depth)
         records: dict[Node, Any] = {}
         for table in (tables.run, tables.artifact):
