@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
@@ -73,23 +73,24 @@ def upsert_runs(rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
 @cache
 def _upsert_statement(dialect: str, table_name: str, columns: tuple[str, ...]) -> Any:
     """``INSERT … ON CONFLICT DO UPDATE`` of ``columns``, built once per column set so
-    SQLAlchemy compiles it once (building ``excluded`` proxies is costly)."""
+    SQLAlchemy compiles it once (building ``excluded`` proxies is costly). Rows whose values
+    are unchanged are left alone, so writing the same rows again rewrites no row or index."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
     if table_name == "run":
-        stmt = dialect_insert(tables.run)
+        table, keys = tables.run, ["reference_type", "reference"]
         updatable = [c for c in columns if c in RUN_UPDATABLE]
-        if not updatable:
-            return stmt.on_conflict_do_nothing()
-        return stmt.on_conflict_do_update(
-            index_elements=["reference_type", "reference"], index_where=None,
-            set_={c: stmt.excluded[c] for c in updatable})
-    stmt = dialect_insert(tables.run_feature_value)
+    else:
+        table, keys = tables.run_feature_value, ["run_id", "name"]
+        updatable = ["dtype", "value", "value_num"]
+    stmt = dialect_insert(table)
+    if not updatable:
+        return stmt.on_conflict_do_nothing()
     return stmt.on_conflict_do_update(
-        index_elements=["run_id", "name"],
-        set_={c: stmt.excluded[c] for c in ("dtype", "value", "value_num")})
+        index_elements=keys, set_={c: stmt.excluded[c] for c in updatable},
+        where=or_(*(table.c[c].is_distinct_from(stmt.excluded[c]) for c in updatable)))
 
 
 def link_run_inputs(pairs: Iterable[tuple[int, int]]) -> None:
