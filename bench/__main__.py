@@ -15,8 +15,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import Figure, machine, parser, report  # noqa: E402
 
-WORKLOADS = ["core", "collection", "prefect_overhead", "snakemake_overhead", "nextflow_ingest",
-             "scale", "ui_render"]
+WORKLOADS = ["core", "startup", "collection", "prefect_overhead", "snakemake_overhead",
+             "nextflow_ingest", "scale", "ui_render"]
 
 
 def run(name: str, quick: bool) -> tuple[list[Figure], str | None, float]:

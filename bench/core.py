@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -103,40 +104,90 @@ def hashing(tmp: Path, size_mib: int) -> tuple[float, float]:
     return raw, hashed
 
 
-def build_chain(tmp: Path, hops: int) -> object:
-    """A chain run0 → a0 → run1 → a1 ... built with the bulk API; returns the last artifact."""
+def build_chain(hops: int, tag: str) -> tuple[object, object]:
+    """A chain run0 → a0 → run1 → a1 ... built with the bulk API; returns the last artifact
+    and the first run."""
     import flowlineage as fl
-    from flowlineage.adapters import get_or_create_transform, link_run_inputs, upsert_runs
+    from flowlineage.adapters import (
+        get_or_create_transform,
+        link_run_inputs,
+        register_artifacts,
+        upsert_runs,
+    )
 
-    tf = get_or_create_transform(key=f"chain-{hops}", type="function")
-    ids = upsert_runs([{"reference_type": "bench_chain", "reference": f"{hops}:{i}",
+    tf = get_or_create_transform(key=f"chain-{tag}", type="function")
+    ids = upsert_runs([{"reference_type": "bench_chain", "reference": f"{tag}:{i}",
                         "transform_id": tf.id, "status": "completed"} for i in range(hops)])
-    runs = {r.reference: r for r in fl.Run.filter(reference_type="bench_chain",
-                                                  reference__startswith=f"{hops}:").all()}
-    paths = make_files(tmp / f"chain{hops}", hops, f"chain{hops}")
-    arts = fl.save([fl.Artifact(p, run=runs[f"{hops}:{i}"]) for i, p in enumerate(paths)])
-    link_run_inputs([(ids[("bench_chain", f"{hops}:{i}")], arts[i - 1].id)
-                     for i in range(1, hops)])
-    return arts[-1]
+    run_ids = [ids[("bench_chain", f"{tag}:{i}")] for i in range(hops)]
+    arts = register_artifacts([
+        {"hash": f"{tag}-{i}", "_hash_type": "synthetic", "storage_id":
+         fl.get_instance().storage_id, "_storage_key": f"chain/{tag}/{i}.bin",
+         "key": f"chain/{tag}/{i}.bin", "size": 1024, "run_id": run_ids[i]}
+        for i in range(hops)])
+    link_run_inputs([(run_ids[i], arts[f"{tag}-{i - 1}"]) for i in range(1, hops)])
+    return fl.Artifact.get(arts[f"{tag}-{hops - 1}"]), fl.Run.get(run_ids[0])
 
 
-def upstream(tmp: Path, hops: int) -> tuple[float, int, int]:
+def statements_of(fn: Callable[[], object]) -> int:
+    """SQL statements ``fn`` sends (transaction control left out)."""
+    from flowlineage.db.engine import get_instance
     from sqlalchemy import event
 
-    last = build_chain(tmp, hops)
-    statements: list[str] = []
+    seen: list[str] = []
 
     def count(*args: object) -> None:
-        statements.append(str(args[2]))
+        if not str(args[2]).startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+            seen.append(str(args[2]))
 
-    from flowlineage.db.engine import get_instance
     engine = get_instance().engine
-    last.upstream()  # type: ignore[attr-defined]
     event.listen(engine, "before_cursor_execute", count)
-    result = last.upstream()  # type: ignore[attr-defined]
-    event.remove(engine, "before_cursor_execute", count)
-    seconds = median_time(last.upstream, 5)  # type: ignore[attr-defined]
-    return seconds, len([s for s in statements if not s.startswith("BEGIN")]), len(result)
+    try:
+        fn()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return len(seen)
+
+
+def deep_walks(hops_list: list[int], dialect: str, repeat: int) -> list[Figure]:
+    """Upstream and downstream over each chain length, and statements of ``view_lineage``."""
+    figures = []
+    for hops in hops_list:
+        last, first = build_chain(hops, f"{dialect}{hops}")
+        target = 100 if hops <= 2000 else 500
+        up = median_time(last.upstream, repeat)  # type: ignore[attr-defined]
+        down = median_time(first.downstream, repeat)  # type: ignore[attr-defined]
+        view = statements_of(lambda: last.view_lineage(format="json"))  # type: ignore[attr-defined]  # noqa: B023
+        nodes = len(last.upstream())  # type: ignore[attr-defined]
+        figures += [
+            Figure(f"upstream over {hops:,} hops ({dialect})", up * 1000, target, "ms",
+                   note=f"{nodes} nodes"),
+            Figure(f"downstream over {hops:,} hops ({dialect})", down * 1000, target, "ms"),
+            Figure(f"view_lineage statements, {hops:,} hops ({dialect})", view, 6, "statements"),
+        ]
+    return figures
+
+
+def postgres_walks(hops_list: list[int], repeat: int) -> list[Figure]:
+    """``deep_walks`` on a throw-away PostgreSQL server (tests/servers.py); none without one."""
+    import flowlineage as fl
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+    from servers import PostgresServer, PostgresServerError, find_pg_bindir
+
+    if find_pg_bindir() is None:
+        return []
+    server = PostgresServer()
+    try:
+        server.start()
+        fl.disconnect()
+        fl.connect(server.create_database("bench"))
+        return deep_walks(hops_list, "PostgreSQL", repeat)
+    except PostgresServerError as e:
+        print(f"no PostgreSQL figures: {e}", file=sys.stderr)
+        return []
+    finally:
+        fl.disconnect()
+        server.close()
 
 
 def peak_rss(tmp: Path, n: int) -> float:
@@ -192,12 +243,15 @@ def main() -> None:
         figures.append(Figure(f"hash {size} MiB / raw read", 100 * hashed / raw, 80, "%",
                               lower_is_better=False,
                               note=f"hash {hashed:.0f} MB/s, read {raw:.0f} MB/s"))
-        for hops, target in ((100, 5), (10_000 if not args.quick else 2_000, 200)):
-            seconds, statements, nodes = upstream(tmp, hops)
-            figures.append(Figure(f"upstream over {hops} hops", seconds * 1000, target, "ms",
-                                  note=f"{statements} SQL statement(s), {nodes} nodes"
-                                  + ("; lamindb 96 ms, 202 queries" if hops == 100 else "")))
+        last, _ = build_chain(100, "hundred")
+        figures.append(Figure("upstream over 100 hops", median_time(
+            last.upstream, 21) * 1000, 5, "ms",  # type: ignore[attr-defined]
+            note=f"{statements_of(last.upstream)} statements; "  # type: ignore[attr-defined]
+            "lamindb 96 ms, 202 queries"))
+        hops_list = [2000] if args.quick else [2000, 10_000]
+        figures += deep_walks(hops_list, "SQLite", 5)
         figures.append(Figure(f"peak RSS, run saving {n} artifacts", peak_rss(tmp, n), 120, "MB"))
+        figures += postgres_walks(hops_list, 5)
         fl.disconnect()
     report("flowlineage core", figures, args.json)
 

@@ -40,12 +40,9 @@ _EXPORTS = {  # public name -> (module, attribute)
 _ENTITIES = "collection.collection"  # imports every entity module below it
 
 __all__ = [
-    "Artifact", "Collection", "Project", "Run", "Storage", "Transform", "ULabel", "connect",
-    "disconnect", "errors", "finish", "get_current_run", "get_instance", "input", "output",
-    "save", "track", "use_run",
     "Artifact", "Collection", "Project", "Q", "Run", "Storage", "Transform", "ULabel", "connect",
     "context", "disconnect", "errors", "finish", "flow", "get_current_run", "get_instance",
-    "save", "step", "track", "use_run",
+    "input", "output", "save", "step", "track", "use_run",
 ]
 
 if TYPE_CHECKING:

@@ -134,10 +134,12 @@ def bookkeeping_files() -> frozenset[str]:
     return _bookkeeping
 
 
-def orchestrator_of(reference_type: str | None, transform_key: str) -> str:
+def orchestrator_of(reference_type: str | None, transform_key: str,
+                    known: list[Adapter] | None = None) -> str:
     """The orchestrator that ran a run: the adapter owning its reference type or the
-    ``<orchestrator>:`` prefix of its transform key; ``python`` for tracked scripts."""
-    for adapter in adapters():
+    ``<orchestrator>:`` prefix of its transform key; ``python`` for tracked scripts.
+    ``known``: the adapters, when the caller asked for them once for many runs."""
+    for adapter in adapters() if known is None else known:
         if reference_type in adapter.reference_types or (
             reference_type or "").startswith(adapter.orchestrator) or transform_key.startswith(
                 adapter.orchestrator + ":"):

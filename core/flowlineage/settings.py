@@ -46,11 +46,11 @@ def normalize_root(root: str) -> str:
 
 
 def writable_folder(path: Path, role: str, setting: str) -> None:
-    """Create ``path`` if missing; raise ``ConfigurationError`` naming ``setting`` (what to
-    change) when it is not a folder this process can write.
+    """Create ``path`` if missing (0700: the store is private); raise ``ConfigurationError``
+    naming ``setting`` (what to change) when it is not a folder this process can write.
     """
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
         problem = None if os.access(path, os.W_OK | os.X_OK) else "not writable"
     except OSError as e:
         problem = e.strerror or type(e).__name__

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import flowlineage as fl
-from flowlineage.adapters import get_or_create_transform, link_run_inputs
+from flowlineage.adapters import (
+    get_or_create_transform,
+    link_run_inputs,
+    register_artifacts,
+    upsert_runs,
+)
+from flowlineage.db import tables
 from flowlineage.db.engine import Instance
-from sqlalchemy import event
+from flowlineage.lineage.edges import edges_between
+from sqlalchemy import event, insert
 
 
 @contextmanager
@@ -46,7 +54,8 @@ def test_upstream_and_downstream(any_instance: Instance, tmp_path: Path) -> None
     with count_statements(any_instance) as statements:
         up = arts[-1].upstream()
         edges = up.edges()
-    assert len(statements) == 2  # nodes with their records, then edges; depths in Python
+    # the walk with its edges (depths in Python), then runs, artifacts, transforms
+    assert len(statements) == 4
     assert [a.key for a, _ in up.artifacts] == ["a3.txt", "a2.txt", "a1.txt", "a0.txt"]
     assert [d for _, d in up.artifacts] == [2, 4, 6, 8]
     assert len(up.runs) == 5
@@ -88,3 +97,64 @@ def test_cycles_end(any_instance: Instance, tmp_path: Path) -> None:
     assert {r.id for r in up.run_list} == {task.id, flow.id}
     assert {a.id for a in down.artifact_list} == {out.id}
     assert dict((r.id, d) for r, d in up.runs) == {task.id: 1, flow.id: 2}
+
+
+def test_result_edges(any_instance: Instance, tmp_path: Path) -> None:
+    """``run_input_run`` rows (run used the in-memory result of input run) are walked,
+    listed by ``edges_between`` and drawn."""
+    tf = get_or_create_transform(key="task", type="task")
+    first, second, third = (fl.Run(transform=tf, status="completed").save() for _ in range(3))
+    with any_instance.write() as s:
+        s.execute(insert(tables.run_input_run), [
+            {"run_id": second.id, "input_run_id": first.id},
+            {"run_id": third.id, "input_run_id": second.id}])
+    path = tmp_path / "out.txt"
+    path.write_text("result")
+    out = fl.Artifact(path, key="out.txt", run=third).save()
+    up = out.upstream()
+    assert [(r.id, d) for r, d in up.runs] == [(third.id, 1), (second.id, 2), (first.id, 3)]
+    assert (("run", first.id), ("run", second.id), "result") in up.edges()
+    down = first.downstream()
+    assert [(r.id, d) for r, d in down.runs] == [(second.id, 1), (third.id, 2)]
+    assert [a.id for a in down.artifact_list] == [out.id]
+    assert edges_between({first.id, second.id, third.id}, set()) == [
+        (("run", first.id), ("run", second.id), "result"),
+        (("run", second.id), ("run", third.id), "result")]
+    assert "result used by: run task" in first.view_lineage(direction="downstream")
+    assert f"run_{first.id} -- result --> run_{second.id}" in first.view_lineage(
+        format="mermaid", direction="downstream")
+    assert f'"run:{second.id}" -> "run:{third.id}" [style=bold, label="result"' in (
+        out.view_lineage(format="dot"))
+    data = json.loads(out.view_lineage(format="json"))
+    assert {"source": f"run:{second.id}", "target": f"run:{third.id}",
+            "kind": "result"} in data["edges"]
+
+
+def test_statement_counts_do_not_grow_with_depth(any_instance: Instance) -> None:
+    """At 2,000 hops a walk, ``to_dict`` and ``view_lineage`` stay within a few statements
+    (no statement per node or per run)."""
+    hops = 2000
+    tf = get_or_create_transform(key="deep", type="function")
+    ids = upsert_runs([{"reference_type": "deep", "reference": str(i), "transform_id": tf.id,
+                        "status": "completed"} for i in range(hops)])
+    run_ids = [ids[("deep", str(i))] for i in range(hops)]
+    arts = register_artifacts([
+        {"hash": f"deep{i}", "_hash_type": "synthetic", "storage_id": any_instance.storage_id,
+         "_storage_key": f"deep/{i}", "key": f"deep/{i}", "run_id": run_ids[i]}
+        for i in range(hops)])
+    link_run_inputs([(run_ids[i], arts[f"deep{i - 1}"]) for i in range(1, hops)])
+    last, first = fl.Artifact.get(arts[f"deep{hops - 1}"]), fl.Run.get(run_ids[0])
+    with count_statements(any_instance) as walk_statements:
+        up = last.upstream()
+    with count_statements(any_instance) as dict_statements:
+        data = up.to_dict()
+    with count_statements(any_instance) as view_statements:
+        drawn = json.loads(last.view_lineage(format="json"))
+    with count_statements(any_instance) as down_statements:
+        down = first.downstream()
+    assert len(up) == 2 * hops - 1 and len(down) == 2 * hops - 1
+    assert len(data["nodes"]) == 2 * hops - 1 and len(drawn["nodes"]) == 2 * hops
+    assert len(drawn["edges"]) == 2 * hops - 1
+    assert max(up.artifacts, key=lambda item: item[1])[1] == 2 * hops - 2
+    assert (len(walk_statements), len(dict_statements), len(view_statements),
+            len(down_statements)) == (4, 0, 4, 4)

@@ -7,10 +7,17 @@ from pathlib import Path
 
 import flowlineage as fl
 import pytest
-from flowlineage.adapters import get_or_create_transform, upsert_runs
+from flowlineage.adapters import (
+    get_or_create_transform,
+    run_ids_with_feature,
+    set_run_features,
+    upsert_runs,
+)
+from flowlineage.db import tables
 from flowlineage.db.engine import Instance
 from flowlineage.db.enums import RunStatus
 from flowlineage.errors import DoesNotExist, InvalidLookup, MultipleResultsFound, ValidationError
+from sqlalchemy import func, select
 
 
 def _transform(key: str = "t.py") -> fl.Transform:
@@ -85,6 +92,26 @@ def test_features_are_typed_and_queryable(any_instance: Instance) -> None:
     run.features.set_values({"epochs": 4})
     assert run.features.get_values() == {"accuracy": 0.93, "epochs": 4, "model": "cnn",
                                          "tags": ["a"]}
+
+
+def test_bundled_features_unpack_and_stay_queryable(any_instance: Instance) -> None:
+    """Values not kept apart share one JSON row, which get_values unpacks and JSON lookups
+    query; the ones kept apart stay indexed rows."""
+    fast, slow = (fl.Run(transform=_transform()).save() for _ in range(2))
+    set_run_features({fast.id: {"exit": 0, "duration": 80, "cpu": 85.2, "host": "n1"},
+                      slow.id: {"exit": 1, "duration": 9000}}, apart={"exit"})
+    assert fast.features.get_values() == {"exit": 0, "duration": 80, "cpu": 85.2, "host": "n1"}
+    t = tables.run_feature_value
+    with any_instance.read() as s:
+        assert s.scalar(select(func.count()).select_from(t)) == 4  # 2 x (exit + bundle)
+    long_runs = select(t.c.run_id).where(t.c.value["duration"].as_float() > 1000)
+    assert [r.id for r in fl.Run.filter(fl.Run.id.in_(long_runs)).all()] == [slow.id]
+    failed = select(t.c.run_id).where(t.c.name == "exit", t.c.value_num == 1)
+    assert [r.id for r in fl.Run.filter(fl.Run.id.in_(failed)).all()] == [slow.id]
+    with_host = fl.Run.filter(fl.Run.id.in_(run_ids_with_feature("host"))).all()
+    assert [r.id for r in with_host] == [fast.id]
+    fast.features.set_values({"duration": 81})  # a value of its own wins over the bundle
+    assert fast.features.get_values()["duration"] == 81
 
 
 def test_transform_versions_follow_source(instance: Instance) -> None:

@@ -91,6 +91,7 @@ def collection_lineage(coll: Collection, direction: Direction,
         if rest == 0:
             continue
         found = walk(node[0], node[1], direction, rest)
+        result.transforms.update(found.transforms)
         for r, d in found.runs:
             _keep(runs, artifacts, r, d + 1)
         for a, d in found.artifacts:

@@ -26,16 +26,20 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal
-
-import numpy as np
-from numpy.typing import NDArray
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import FlowlineageError, StorageError, ValidationError
 from ..optional import require
 from ..storage.backends import backend_for
 
-h5py = require("h5py", "data")
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+
+def _h5py() -> Any:
+    """h5py, imported on first use (it loads numpy: ``import flowlineage`` stays cheap)."""
+    return require("h5py", "data")
 
 Join = Literal["inner", "outer"]
 UNKNOWN = -1
@@ -91,6 +95,7 @@ class MappedCollection:
         parallel: bool = False,
         dtype: str | np.dtype[Any] | None = None,
     ) -> None:
+        import numpy as np
         if join not in ("inner", "outer", None):
             raise ValidationError(f"join must be 'inner', 'outer' or None, not {join!r}")
         self.path_list = [os.fspath(p) for p in path_list]
@@ -165,7 +170,7 @@ class MappedCollection:
                 self._obs[key].append(_ObsColumn("categorical", cats))
             elif kind.startswith("nullable"):
                 self._obs[key].append(_ObsColumn("nullable"))
-            elif isinstance(obs[key], h5py.Dataset):
+            elif isinstance(obs[key], _h5py().Dataset):
                 self._obs[key].append(_ObsColumn("array"))
             else:
                 raise ValidationError(f"{path}: obs column {key!r} has unsupported encoding "
@@ -195,6 +200,7 @@ class MappedCollection:
         return encoder
 
     def _set_lookups(self) -> None:
+        import numpy as np
         for key in self.encode_labels:
             encoder = self.encoders[key]
             for column in self._obs[key]:
@@ -204,6 +210,7 @@ class MappedCollection:
 
     def _column_values(self, store: int, key: str) -> list[Any]:
         """Every value of an ``.obs`` column of one file (None where missing)."""
+        import numpy as np
         column = self._obs[key][store]
         n = self._file_rows[store]
         if column.kind == "absent":
@@ -301,6 +308,7 @@ class MappedCollection:
         return [(n, len(v)) for n, v in zip(self.n_obs_list, self.var_list, strict=True)]
 
     def __getitem__(self, idx: int) -> dict[str, Any]:
+        import numpy as np
         i = int(idx)
         if i < 0:
             i += self.n_obs
@@ -323,6 +331,7 @@ class MappedCollection:
         return out
 
     def _row(self, m: _Matrix, row: int, col_map: _ColumnMap | None) -> NDArray[Any]:
+        import numpy as np
         dtype = self._dtype or m.data.dtype
         if m.indptr is None:
             values = m.data[row]
@@ -370,6 +379,7 @@ class MappedCollection:
 
     def get_merged_labels(self, label_key: str) -> NDArray[Any]:
         """Every observation's value of an ``.obs`` column (None where missing)."""
+        import numpy as np
         self._check_obs_key(label_key)
         values: list[Any] = []
         for store in range(len(self.path_list)):
@@ -389,6 +399,7 @@ class MappedCollection:
         Several keys combine their labels; with ``scaler`` the weight is
         ``scaler / (scaler + count)``.
         """
+        import numpy as np
         keys = _names(obs_keys)
         columns = [self.get_merged_labels(k).tolist() for k in keys]
         labels = list(zip(*columns, strict=True))
@@ -443,8 +454,8 @@ def _open_h5(path: str) -> tuple[Any, Any]:
             scheme, rest = path.split("://", 1)
             bucket, key = rest.split("/", 1)
             fileobj = backend_for(f"{scheme}://{bucket}").open(key)
-            return h5py.File(fileobj, "r"), fileobj
-        return h5py.File(path, "r"), None
+            return _h5py().File(fileobj, "r"), fileobj
+        return _h5py().File(path, "r"), None
     except OSError as e:
         if fileobj is not None:
             fileobj.close()
@@ -457,7 +468,7 @@ def _attr(elem: Any, name: str) -> str:
 
 
 def _encoding(elem: Any) -> str:
-    return _attr(elem, "encoding-type") or ("array" if isinstance(elem, h5py.Dataset) else "")
+    return _attr(elem, "encoding-type") or ("array" if isinstance(elem, _h5py().Dataset) else "")
 
 
 def _element(f: Any, group: str, key: str, path: str) -> Any:
@@ -468,7 +479,7 @@ def _element(f: Any, group: str, key: str, path: str) -> Any:
 
 def _matrix(elem: Any, what: str, path: str) -> _Matrix:
     kind = _encoding(elem)
-    if isinstance(elem, h5py.Dataset):
+    if isinstance(elem, _h5py().Dataset):
         if len(elem.shape) != 2:
             raise ValidationError(f"{path}: {what} is not a 2-d array")
         return _Matrix(elem, n_cols=int(elem.shape[1]))
@@ -482,18 +493,20 @@ def _matrix(elem: Any, what: str, path: str) -> _Matrix:
 
 
 def _n_rows(elem: Any) -> int:
-    if isinstance(elem, h5py.Dataset):
+    if isinstance(elem, _h5py().Dataset):
         return int(elem.shape[0])
     return int(elem.attrs["shape"][0])
 
 
 def _values(ds: Any) -> list[Any]:
-    if h5py.check_string_dtype(ds.dtype) is not None:
+    if _h5py().check_string_dtype(ds.dtype) is not None:
         return list(ds.asstr()[...].tolist())
     return [_decode(v) for v in ds[...].tolist()]
 
 
 def _decode(value: Any) -> Any:
+    import numpy as np
+
     if isinstance(value, bytes):
         return value.decode()
     return value.item() if isinstance(value, np.generic) else value
@@ -502,6 +515,7 @@ def _decode(value: Any) -> Any:
 def _join_vars(var_list: list[list[str]],
                join: Join | None) -> tuple[list[str] | None, list[_ColumnMap | None]]:
     """The joined variable names and, per file, how its columns map onto them."""
+    import numpy as np
     first = var_list[0]
     if all(v == first for v in var_list[1:]):
         return list(first), [None] * len(var_list)

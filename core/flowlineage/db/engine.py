@@ -185,9 +185,8 @@ def _make_engine(settings: Settings) -> Engine:
 
 
 def _create_private(database: Path) -> None:
-    """Create a new SQLite file 0600 in a 0700 folder; SQLite gives its -wal and -shm files
-    the database file's mode, so no other user can read the store."""
-    database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """Create a new SQLite file 0600; SQLite gives its -wal and -shm files the database
+    file's mode, so no other user can read the store."""
     try:
         os.close(os.open(database, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     except FileExistsError:

@@ -6,17 +6,22 @@ instead of duplicating it, which makes every adapter's ingestion idempotent.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Container, Iterable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
 
 from . import ids, tables
 from .engine import get_instance, insert_ignore
 from .enums import RunStatus
 from .schema import utcnow
 
+BUNDLE = "bundle"
+"""Name and dtype of the one feature row holding a run's values not kept apart."""
 RUN_UPDATABLE = (
     "name", "description", "transform_id", "entrypoint", "started_at", "finished_at", "params",
     "cli_args", "initiated_by_run_id", "_status_code", "heartbeat_at", "created_by",
@@ -53,9 +58,7 @@ def upsert_runs(rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
         for r in prepared:
             by_columns.setdefault(tuple(sorted(r)), []).append(r)
         for columns, group in by_columns.items():
-            stmt = _upsert_statement(inst.dialect, "run", columns)
-            for start in range(0, len(group), 2000):
-                s.execute(stmt, group[start : start + 2000])
+            send_many(s, _upsert_statement(inst.dialect, "run", columns), group)
         by_type: dict[str, list[str]] = {}
         for rt, ref in keys:  # one reference_type per query: an index search, not a scan
             by_type.setdefault(rt, []).append(ref)
@@ -71,23 +74,24 @@ def upsert_runs(rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
 @cache
 def _upsert_statement(dialect: str, table_name: str, columns: tuple[str, ...]) -> Any:
     """``INSERT … ON CONFLICT DO UPDATE`` of ``columns``, built once per column set so
-    SQLAlchemy compiles it once (building ``excluded`` proxies is costly)."""
+    SQLAlchemy compiles it once (building ``excluded`` proxies is costly). Rows whose values
+    are unchanged are left alone, so writing the same rows again rewrites no row or index."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
     if table_name == "run":
-        stmt = dialect_insert(tables.run)
+        table, keys = tables.run, ["reference_type", "reference"]
         updatable = [c for c in columns if c in RUN_UPDATABLE]
-        if not updatable:
-            return stmt.on_conflict_do_nothing()
-        return stmt.on_conflict_do_update(
-            index_elements=["reference_type", "reference"], index_where=None,
-            set_={c: stmt.excluded[c] for c in updatable})
-    stmt = dialect_insert(tables.run_feature_value)
+    else:
+        table, keys = tables.run_feature_value, ["run_id", "name"]
+        updatable = ["dtype", "value", "value_num"]
+    stmt = dialect_insert(table)
+    if not updatable:
+        return stmt.on_conflict_do_nothing()
     return stmt.on_conflict_do_update(
-        index_elements=["run_id", "name"],
-        set_={c: stmt.excluded[c] for c in ("dtype", "value", "value_num")})
+        index_elements=keys, set_={c: stmt.excluded[c] for c in updatable},
+        where=or_(*(table.c[c].is_distinct_from(stmt.excluded[c]) for c in updatable)))
 
 
 def link_run_inputs(pairs: Iterable[tuple[int, int]]) -> None:
@@ -118,23 +122,105 @@ def _link_pairs(table: Any, left: str, right: str, pairs: Iterable[tuple[int, in
             s.execute(insert_ignore(inst.dialect, table), rows[start : start + 2000])
 
 
-def set_run_features(values_by_run: dict[int, dict[str, Any]]) -> None:
-    """Set typed feature values of runs in one transaction (replacing same-named values)."""
+def set_run_features(values_by_run: dict[int, dict[str, Any]],
+                     apart: Container[str] | None = None) -> None:
+    """Set typed feature values of runs in one transaction (replacing same-named values).
+
+    By default each value is a row of its own, numbers indexed (``value_num``). With
+    ``apart``, only those names get rows of their own; the other values of a run share one
+    JSON row (dtype ``bundle``), which ``feature_values`` unpacks and ``value[name]`` JSON
+    lookups query: bulk metrics cost one row per run instead of one per value.
+    """
     rows = []
     for run_id, values in values_by_run.items():
+        bundle: dict[str, Any] = {}
         for name, value in values.items():
+            if apart is not None and name not in apart:
+                bundle[name] = value
+                continue
             rows.append({
                 "run_id": run_id, "name": name, "dtype": _dtype(value), "value": value,
                 "value_num": float(value) if isinstance(value, int | float)
                 and not isinstance(value, bool) else None,
             })
+        if bundle:
+            rows.append({"run_id": run_id, "name": BUNDLE, "dtype": BUNDLE, "value": bundle,
+                         "value_num": None})
     if not rows:
         return
     inst = get_instance()
-    stmt = _upsert_statement(inst.dialect, "run_feature_value", ())
     with inst.write() as s:
-        for start in range(0, len(rows), 2000):
-            s.execute(stmt, rows[start : start + 2000])
+        send_many(s, _upsert_statement(inst.dialect, "run_feature_value", ()), rows)
+
+
+def feature_values(rows: Iterable[tuple[str, str, Any]]) -> dict[str, Any]:
+    """Feature values by name from ``(name, dtype, value)`` rows, bundles unpacked (a value
+    with a row of its own wins over a bundled one)."""
+    out: dict[str, Any] = {}
+    own: dict[str, Any] = {}
+    for name, dtype, value in rows:
+        if dtype == BUNDLE:
+            out.update(value)
+        else:
+            own[name] = value
+    return out | own
+
+
+def send_many(s: Session, stmt: Any, rows: list[dict[str, Any]]) -> None:
+    """Execute an INSERT for every row (all with the same keys) in one ``executemany`` sent
+    straight to the driver: compiled once, bind values converted column by column, without
+    SQLAlchemy's per-row parameter work. Python-side column defaults are evaluated once."""
+    if not rows:
+        return
+    conn = s.connection()
+    plan = _compiled(conn.dialect, stmt, tuple(rows[0]))
+    template = [None if d is None else d.arg(None) if d.is_callable else d.arg
+                for d in plan.defaults]
+    given = [(i, name) for i, (name, default) in enumerate(zip(plan.order, plan.defaults,
+                                                                strict=True)) if default is None]
+    converted = [(i, p) for i, p in enumerate(plan.processors) if p is not None]
+    params: list[Any] = []
+    for row in rows:
+        values = template.copy()
+        for i, name in given:
+            values[i] = row[name]
+        for i, process in converted:
+            values[i] = process(values[i])
+        params.append(tuple(values))
+    if not conn.dialect.positional:
+        params = [dict(zip(plan.order, values, strict=True)) for values in params]
+    conn.exec_driver_sql(plan.sql, params)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A compiled INSERT: SQL text, bind names in order, each bind's converter, and the
+    Python-side default of each bind the rows leave out (None for given ones)."""
+
+    sql: str
+    order: tuple[str, ...]
+    processors: list[Callable[[Any], Any] | None]
+    defaults: list[Any]
+
+
+_PLANS: dict[tuple[Any, str, tuple[str, ...]], _Plan] = {}
+
+
+def _compiled(dialect: Dialect, stmt: Any, columns: tuple[str, ...]) -> _Plan:
+    """The plan of ``stmt`` for rows with ``columns``; cached per statement object, dialect
+    and columns."""
+    key = (stmt, dialect.name, columns)
+    plan = _PLANS.get(key)
+    if plan is None:
+        compiled = stmt.compile(dialect=dialect, column_keys=list(columns))
+        order = tuple(compiled.positiontup or compiled.binds)
+        table_columns = stmt.table.c
+        plan = _Plan(str(compiled), order, [
+            table_columns[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in order], [
+            None if name in columns else table_columns[name].default for name in order])
+        _PLANS[key] = plan
+    return plan
 
 
 def _dtype(value: Any) -> str:
@@ -150,7 +236,9 @@ def _dtype(value: Any) -> str:
 
 
 def run_ids_with_feature(name: str) -> Select[tuple[int]]:
-    """A subquery of the ids of runs that have a feature value named ``name``."""
+    """A subquery of the ids of runs that have a feature value named ``name`` (a row of its
+    own or in a bundle)."""
     t = tables.run_feature_value
-    return select(t.c.run_id).where(t.c.name == name)
+    bundled = (t.c.name == BUNDLE) & t.c.value[name].as_string().is_not(None)
+    return select(t.c.run_id).where((t.c.name == name) | bundled)
 

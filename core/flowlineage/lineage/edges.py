@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import select
 
 from ..db import tables
 from ..db.engine import get_instance
-from ..plugins import orchestrator_of
+from ..plugins import adapters, orchestrator_of
 
 Node = tuple[str, int]
 
 
 def edges_between(run_ids: set[int], artifact_ids: set[int]) -> list[tuple[Node, Node, str]]:
-    """Data-flow edges among the given nodes: input, output and initiated (parent → child).
+    """Data-flow edges among the given nodes: input, output, initiated (parent → child) and
+    result (the run whose in-memory result a run used → that run).
 
     Members of a run's input collections are inputs of that run.
     """
     artifact, run, ria = tables.artifact, tables.run, tables.run_input_artifact
     ric, collection_artifact = tables.run_input_collection, tables.collection_artifact
+    rir = tables.run_input_run
     edges: list[tuple[Node, Node, str]] = []
     if not run_ids and not artifact_ids:
         return edges
@@ -48,6 +51,10 @@ def edges_between(run_ids: set[int], artifact_ids: set[int]) -> list[tuple[Node,
                                          .where(run.c.id.in_(chunk))):
                 if parent in run_ids:
                     edges.append((("run", parent), ("run", rid), "initiated"))
+            for rid, used in s.execute(select(rir.c.run_id, rir.c.input_run_id)
+                                       .where(rir.c.run_id.in_(chunk))):
+                if used in run_ids:
+                    edges.append((("run", used), ("run", rid), "result"))
     return sorted(set(edges))
 
 
@@ -55,22 +62,29 @@ def _chunks(ids: list[int], size: int = 5000) -> list[list[int]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)] or []
 
 
-def node_dict(record: Any, depth: int | None = None) -> dict[str, Any]:
-    """A JSON-ready node for a Run or Artifact."""
-    if record.__table__ is tables.artifact:
-        out: dict[str, Any] = {
-            "id": f"artifact:{record.id}", "kind": "artifact", "uid": record.uid,
-            "label": record.key or record.description or record.uid, "hash": record.hash,
-            "size": record.size,
-        }
-    else:
-        tf = record.transform
-        out = {
-            "id": f"run:{record.id}", "kind": "run", "uid": record.uid,
-            "label": tf.key, "transform_type": tf.type, "status": record.status,
-            "reference_type": record.reference_type, "reference": record.reference,
-            "orchestrator": orchestrator_of(record.reference_type, tf.key),
-        }
-    if depth is not None:
-        out["depth"] = depth
+def node_dicts(items: Iterable[tuple[Any, int | None]],
+               transforms: Mapping[int, Any]) -> list[dict[str, Any]]:
+    """JSON-ready nodes for ``(run or artifact, depth)`` pairs (depth None: left out). A
+    run's transform comes from ``transforms`` (by id) when there, else is loaded; the
+    adapters are asked once for all nodes."""
+    known = adapters()
+    out = []
+    for record, depth in items:
+        if record.__table__ is tables.artifact:
+            node: dict[str, Any] = {
+                "id": f"artifact:{record.id}", "kind": "artifact", "uid": record.uid,
+                "label": record.key or record.description or record.uid, "hash": record.hash,
+                "size": record.size,
+            }
+        else:
+            tf = transforms.get(record.transform_id) or record.transform
+            node = {
+                "id": f"run:{record.id}", "kind": "run", "uid": record.uid,
+                "label": tf.key, "transform_type": tf.type, "status": record.status,
+                "reference_type": record.reference_type, "reference": record.reference,
+                "orchestrator": orchestrator_of(record.reference_type, tf.key, known),
+            }
+        if depth is not None:
+            node["depth"] = depth
+        out.append(node)
     return out

@@ -1,102 +1,110 @@
-"""Lineage walks up- and downstream in two SQL statements (SQLite and PostgreSQL).
+"""Lineage walks up- and downstream in linear time (SQLite and PostgreSQL).
 
 The graph has runs and artifacts as nodes. Upstream edges: artifact → its creating run,
 run → its input artifacts, run → the members of its input collections (the collection hop
-is collapsed: members count as inputs), run → the run that initiated it. Downstream edges
-are the reverse. Each recursive step is a single self-reference (PostgreSQL's rule) that
-picks the edge kind with a small ``steps`` table, so every hop is an index lookup.
+is collapsed: members count as inputs), run → the run that initiated it, run → the runs
+whose in-memory result it used (``run_input_run``). Downstream edges are the reverse. Every
+hop is an index lookup (``_HOPS`` lists them once for the walk and for its edges).
 
-Statement one finds the reachable ``(kind, id)`` set (``UNION`` keeps each node once, so
-cycles, e.g. a flow reading its own task's output, cost nothing) with the records;
-statement two returns the edges among those nodes, and distances come from a breadth-first
-pass over them in Python.
+One statement finds the reachable ``(kind, id)`` set (``UNION`` keeps each node once, so
+cycles, e.g. a flow reading its own task's output, cost nothing) and returns each node's
+edges in the walk's direction, again one index lookup per node and kind (no ``IN`` probe
+against the node set, which made SQLite quadratic). Distances come from a breadth-first pass
+in Python; the records are loaded by id, the ids sent as one parameter.
 """
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import Integer, String, and_, column, select, text
+from sqlalchemy import ARRAY, Integer, any_, bindparam, column, func, select, text
 
 from ..db import tables
 from ..db.engine import get_instance
 from ..db.record import entity
-from .edges import node_dict
+from .edges import node_dicts
 
 Direction = Literal["upstream", "downstream"]
 Node = tuple[str, int]
 Edge = tuple[Node, Node, str]
 
-_TEMPLATES = {"upstream": """
-WITH RECURSIVE steps(k) AS (VALUES (0), (1), (2), (3)),
-walk(kind, id{depth_col}) AS (
-  SELECT :kind, :id{depth_zero}
-  UNION
-  SELECT
-    CASE WHEN w.kind = 'artifact' THEN 'run' WHEN t.k IN (1, 3) THEN 'artifact' ELSE 'run' END,
-    CASE WHEN w.kind = 'artifact' THEN a.run_id WHEN t.k = 1 THEN ria.artifact_id
-         WHEN t.k = 3 THEN ca.artifact_id ELSE r.initiated_by_run_id END{depth_next}
-  FROM walk w
-  JOIN steps t ON (w.kind = 'artifact' AND t.k = 0) OR (w.kind = 'run' AND t.k IN (1, 2, 3))
-  LEFT JOIN artifact a ON t.k = 0 AND a.id = w.id
-  LEFT JOIN run_input_artifact ria ON t.k = 1 AND ria.run_id = w.id
-  LEFT JOIN run r ON t.k = 2 AND r.id = w.id
-  LEFT JOIN run_input_collection ric ON t.k = 3 AND ric.run_id = w.id
-  LEFT JOIN collection_artifact ca ON t.k = 3 AND ca.collection_id = ric.collection_id
-  WHERE (CASE WHEN w.kind = 'artifact' THEN a.run_id WHEN t.k = 1 THEN ria.artifact_id
-              WHEN t.k = 3 THEN ca.artifact_id ELSE r.initiated_by_run_id END) IS NOT NULL
-    {depth_where}
-)""", "downstream": """
-WITH RECURSIVE steps(k) AS (VALUES (0), (1), (2), (3)),
-walk(kind, id{depth_col}) AS (
-  SELECT :kind, :id{depth_zero}
-  UNION
-  SELECT
-    CASE WHEN w.kind = 'artifact' THEN 'run' WHEN t.k = 1 THEN 'artifact' ELSE 'run' END,
-    CASE WHEN t.k = 0 THEN ria.run_id WHEN t.k = 1 THEN a.id WHEN t.k = 3 THEN ric.run_id
-         ELSE r.id END{depth_next}
-  FROM walk w
-  JOIN steps t ON (w.kind = 'artifact' AND t.k IN (0, 3)) OR (w.kind = 'run' AND t.k IN (1, 2))
-  LEFT JOIN run_input_artifact ria ON t.k = 0 AND ria.artifact_id = w.id
-  LEFT JOIN artifact a ON t.k = 1 AND a.run_id = w.id
-  LEFT JOIN run r ON t.k = 2 AND r.initiated_by_run_id = w.id
-  LEFT JOIN collection_artifact ca ON t.k = 3 AND ca.artifact_id = w.id
-  LEFT JOIN run_input_collection ric ON t.k = 3 AND ric.collection_id = ca.collection_id
-  WHERE (CASE WHEN t.k = 0 THEN ria.run_id WHEN t.k = 1 THEN a.id WHEN t.k = 3 THEN ric.run_id
-              ELSE r.id END) IS NOT NULL
-    {depth_where}
-)"""}
+@dataclass(frozen=True)
+class _Hop:
+    """One kind of edge walked from a ``walked`` node to a ``reached`` one: the tables to
+    join, the condition tying them to the walked node ``{n}``, the reached id, and the edge
+    as ``(kind, source kind, source id, target kind, target id)`` in data-flow direction."""
 
-_EDGES = """
-, nodes AS (SELECT DISTINCT kind, id FROM walk)
-SELECT 'output', 'run', a.run_id, 'artifact', a.id
-  FROM nodes n JOIN artifact a ON n.kind = 'artifact' AND a.id = n.id
-  WHERE a.run_id IN (SELECT id FROM nodes WHERE kind = 'run')
-UNION ALL
-SELECT 'input', 'artifact', ria.artifact_id, 'run', ria.run_id
-  FROM nodes n JOIN run_input_artifact ria ON n.kind = 'run' AND ria.run_id = n.id
-  WHERE ria.artifact_id IN (SELECT id FROM nodes WHERE kind = 'artifact')
-UNION ALL
-SELECT 'input', 'artifact', ca.artifact_id, 'run', ric.run_id
-  FROM nodes n JOIN run_input_collection ric ON n.kind = 'run' AND ric.run_id = n.id
-  JOIN collection_artifact ca ON ca.collection_id = ric.collection_id
-  WHERE ca.artifact_id IN (SELECT id FROM nodes WHERE kind = 'artifact')
-UNION ALL
-SELECT 'initiated', 'run', r.initiated_by_run_id, 'run', r.id
-  FROM nodes n JOIN run r ON n.kind = 'run' AND r.id = n.id
-  WHERE r.initiated_by_run_id IN (SELECT id FROM nodes WHERE kind = 'run')
-"""
+    walked: str
+    reached: str
+    tables: str
+    on: str
+    far: str
+    edge: tuple[str, str, str, str, str]
 
 
-def _cte(direction: Direction, limited: bool) -> str:
-    """The recursive walk; with a depth limit it carries depth (bounded, so cycles end)."""
-    parts = {"depth_col": "", "depth_zero": "", "depth_next": "", "depth_where": ""}
+_COLLECTION_INPUTS = ("run_input_collection ric JOIN collection_artifact ca "
+                      "ON ca.collection_id = ric.collection_id")
+_HOPS: dict[str, tuple[_Hop, ...]] = {
+    "upstream": (
+        _Hop("artifact", "run", "artifact a", "a.id = {n}.id AND a.run_id IS NOT NULL",
+             "a.run_id", ("output", "run", "a.run_id", "artifact", "a.id")),
+        _Hop("run", "artifact", "run_input_artifact ria", "ria.run_id = {n}.id",
+             "ria.artifact_id", ("input", "artifact", "ria.artifact_id", "run", "ria.run_id")),
+        _Hop("run", "artifact", _COLLECTION_INPUTS, "ric.run_id = {n}.id", "ca.artifact_id",
+             ("input", "artifact", "ca.artifact_id", "run", "ric.run_id")),
+        _Hop("run", "run", "run r", "r.id = {n}.id AND r.initiated_by_run_id IS NOT NULL",
+             "r.initiated_by_run_id", ("initiated", "run", "r.initiated_by_run_id", "run",
+                                       "r.id")),
+        _Hop("run", "run", "run_input_run rr", "rr.run_id = {n}.id", "rr.input_run_id",
+             ("result", "run", "rr.input_run_id", "run", "rr.run_id")),
+    ),
+    "downstream": (
+        _Hop("artifact", "run", "run_input_artifact ria", "ria.artifact_id = {n}.id",
+             "ria.run_id", ("input", "artifact", "ria.artifact_id", "run", "ria.run_id")),
+        _Hop("artifact", "run", _COLLECTION_INPUTS, "ca.artifact_id = {n}.id", "ric.run_id",
+             ("input", "artifact", "ca.artifact_id", "run", "ric.run_id")),
+        _Hop("run", "artifact", "artifact a", "a.run_id = {n}.id", "a.id",
+             ("output", "run", "a.run_id", "artifact", "a.id")),
+        _Hop("run", "run", "run r", "r.initiated_by_run_id = {n}.id", "r.id",
+             ("initiated", "run", "r.initiated_by_run_id", "run", "r.id")),
+        _Hop("run", "run", "run_input_run rr", "rr.input_run_id = {n}.id", "rr.run_id",
+             ("result", "run", "rr.input_run_id", "run", "rr.run_id")),
+    ),
+}
+
+
+def _sql(dialect: str, direction: Direction, limited: bool) -> str:
+    """The walk and the edges of every reached node in the walk's direction.
+
+    The recursive part references the walk once per step, as PostgreSQL requires: there a
+    ``LATERAL`` union of the hops, on SQLite one recursive ``SELECT`` per hop. With a depth
+    limit the walk carries depth (bounded, so cycles end).
+    """
+    hops = _HOPS[direction]
+    depth, seed, deeper, within = ("", "", "", "")
     if limited:
-        parts = {"depth_col": ", depth", "depth_zero": ", 0", "depth_next": ",\n    w.depth + 1",
-                 "depth_where": "AND w.depth < :max_depth"}
-    return _TEMPLATES[direction].format(**parts)
+        depth, seed, deeper, within = (", depth", ", 0", ", w.depth + 1",
+                                       " AND w.depth < :max_depth")
+    if dialect == "postgresql":
+        branches = "\n    UNION ALL\n".join(
+            f"    SELECT '{h.reached}', {h.far} FROM {h.tables} "
+            f"WHERE w.kind = '{h.walked}' AND {h.on.format(n='w')}" for h in hops)
+        steps = (f"  SELECT e.kind, e.id{deeper} FROM walk w CROSS JOIN LATERAL (\n{branches}"
+                 f"\n  ) AS e(kind, id){within.replace(' AND', ' WHERE')}")
+    else:
+        steps = "\n  UNION\n".join(
+            f"  SELECT '{h.reached}', {h.far}{deeper} FROM walk w, {h.tables} "
+            f"WHERE w.kind = '{h.walked}' AND {h.on.format(n='w')}{within}" for h in hops)
+    edges = "\nUNION ALL\n".join(
+        f"SELECT '{h.edge[0]}', '{h.edge[1]}', {h.edge[2]}, '{h.edge[3]}', {h.edge[4]} "
+        f"FROM nodes n, {h.tables} WHERE n.kind = '{h.walked}' AND {h.on.format(n='n')}"
+        for h in hops)
+    return (f"WITH RECURSIVE walk(kind, id{depth}) AS (\n"
+            f"  SELECT CAST(:kind AS VARCHAR), CAST(:id AS INTEGER){seed}\n  UNION\n"
+            f"{steps}\n), nodes AS (SELECT DISTINCT kind, id FROM walk)\n{edges}")
 
 
 @dataclass
@@ -109,6 +117,10 @@ class Lineage:
     artifacts: list[tuple[Any, int]] = field(default_factory=list)
     all_edges: list[Edge] = field(default_factory=list)
     """Every edge among the reached nodes and the start."""
+    start_record: Any = None
+    """The run or artifact the walk started from."""
+    transforms: dict[int, Any] = field(default_factory=dict)
+    """The transforms of the runs (start included) by id, loaded with them."""
 
     def __len__(self) -> int:
         return len(self.runs) + len(self.artifacts)
@@ -125,15 +137,14 @@ class Lineage:
 
     def edges(self) -> list[Edge]:
         """Edges among the nodes (start excluded) as ``(source, target, kind)``, in data-flow
-        direction. Kinds: ``input`` (artifact → run), ``output`` (run → artifact) and
-        ``initiated`` (parent run → child run)."""
+        direction. Kinds: ``input`` (artifact → run), ``output`` (run → artifact),
+        ``initiated`` (parent run → child run) and ``result`` (run → the run that used its
+        in-memory result)."""
         return [e for e in self.all_edges if self.start not in (e[0], e[1])]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description: nodes with depth, and edges."""
-        nodes = [node_dict(r, d) for r, d in self.runs] + [
-            node_dict(a, d) for a, d in self.artifacts
-        ]
+        nodes = node_dicts([*self.runs, *self.artifacts], self.transforms)
         return {
             "start": {"kind": self.start[0], "id": self.start[1]},
             "direction": self.direction,
@@ -146,55 +157,56 @@ class Lineage:
 
 
 def walk(kind: str, node_id: int, direction: Direction, depth: int | None = None) -> Lineage:
-    """Walk the lineage graph from a run or artifact (two SQL statements); start excluded."""
-    run_cls, artifact_cls = entity(tables.run), entity(tables.artifact)
-    cte = _cte(direction, limited=depth is not None)
+    """Walk the lineage graph from a run or artifact; start excluded.
+
+    One statement walks and returns the edges of every reached node; distances come from a
+    breadth-first pass over them in Python; then one statement each loads the runs, the
+    artifacts and the runs' transforms (kept in ``Lineage.transforms``).
+    """
+    start: Node = (kind, node_id)
     params: dict[str, Any] = {"kind": kind, "id": node_id}
     if depth is not None:
         params["max_depth"] = depth
-    nodes = (
-        text(cte + " SELECT DISTINCT kind, id FROM walk")
-        .bindparams(**params)
-        .columns(column("kind", String), column("id", Integer))
-        .subquery("nodes")
-    )
-    stmt = (
-        select(run_cls, artifact_cls)
-        .select_from(nodes)
-        .outerjoin(run_cls, and_(nodes.c.kind == "run", run_cls.id == nodes.c.id))
-        .outerjoin(artifact_cls, and_(nodes.c.kind == "artifact", artifact_cls.id == nodes.c.id))
-    )
-    runs: dict[int, Any] = {}
-    artifacts: dict[int, Any] = {}
-    with get_instance().read() as s:
-        for run, artifact in s.execute(stmt):
-            if run is not None:
-                runs[run.id] = run
-            elif artifact is not None:
-                artifacts[artifact.id] = artifact
-        edges: list[Edge] = sorted(
-            ((k1, i1), (k2, i2), kind_)
-            for kind_, k1, i1, k2, i2 in s.execute(text(cte + _EDGES).bindparams(**params))
-        )
-    start: Node = (kind, node_id)
-    distance = _distances(start, edges, direction)
-    result = Lineage(start, direction, all_edges=edges)
-    limit = depth if depth is not None else len(distance)
-    for rid, run in runs.items():
-        d = distance.get(("run", rid))
-        if d is not None and 0 < d <= limit:
-            result.runs.append((run, d))
-    for aid, art in artifacts.items():
-        d = distance.get(("artifact", aid))
-        if d is not None and 0 < d <= limit:
-            result.artifacts.append((art, d))
+    inst = get_instance()
+    sql = _sql(inst.dialect, direction, limited=depth is not None)
+    with inst.read() as s:
+        found = [((k1, i1), (k2, i2), kind_) for kind_, k1, i1, k2, i2 in
+                 s.execute(text(sql).bindparams(**params))]
+        distance = _distances(start, found, direction, depth)
+        records: dict[Node, Any] = {}
+        for table in (tables.run, tables.artifact):
+            ids = [i for k, i in distance if k == table.name]
+            if ids:
+                cls = entity(table)
+                for record in s.scalars(select(cls).where(_among(inst.dialect, cls.id, ids))):
+                    records[(table.name, record.id)] = record
+        tf_ids = sorted({r.transform_id for (k, _), r in records.items() if k == "run"})
+        tf_cls = entity(tables.transform)
+        transforms = {t.id: t for t in s.scalars(
+            select(tf_cls).where(_among(inst.dialect, tf_cls.id, tf_ids)))} if tf_ids else {}
+    result = Lineage(start, direction, transforms=transforms, start_record=records.get(start))
+    result.all_edges = sorted({e for e in found if e[0] in records and e[1] in records})
+    for node, record in records.items():
+        d = distance[node]
+        if d:
+            (result.runs if node[0] == "run" else result.artifacts).append((record, d))
     result.runs.sort(key=lambda x: (x[1], x[0].id))
     result.artifacts.sort(key=lambda x: (x[1], x[0].id))
     return result
 
 
-def _distances(start: Node, edges: list[Edge], direction: Direction) -> dict[Node, int]:
-    """Hops from ``start`` along the walk's direction (breadth-first over the edges)."""
+def _among(dialect: str, col: Any, ids: list[int]) -> Any:
+    """``col`` is one of ``ids``, sent as one parameter whatever their number."""
+    if dialect == "postgresql":
+        return col == any_(bindparam("ids", ids, type_=ARRAY(Integer)))
+    return col.in_(select(column("value", Integer)).select_from(
+        func.json_each(bindparam("ids", json.dumps(ids)))))
+
+
+def _distances(start: Node, edges: list[Edge], direction: Direction,
+               depth: int | None = None) -> dict[Node, int]:
+    """Hops from ``start`` along the walk's direction (breadth-first over the edges), up to
+    ``depth`` hops when given."""
     nexts: dict[Node, list[Node]] = {}
     for source, target, _ in edges:
         a, b = (target, source) if direction == "upstream" else (source, target)
@@ -203,6 +215,8 @@ def _distances(start: Node, edges: list[Edge], direction: Direction) -> dict[Nod
     queue = deque([start])
     while queue:
         node = queue.popleft()
+        if depth is not None and distance[node] >= depth:
+            continue
         for nxt in nexts.get(node, ()):
             if nxt not in distance:
                 distance[nxt] = distance[node] + 1

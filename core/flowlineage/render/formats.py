@@ -98,9 +98,11 @@ _RELATIONS = {  # (walk direction, edge kind, walking along the edge?) -> how th
     ("upstream", "member"): "member",
     ("upstream", "meta"): "meta artifact",
     ("upstream", "initiated"): "initiated by",
+    ("upstream", "result"): "used the result of",
     ("downstream", "input"): "input of",
     ("downstream", "output"): "output",
     ("downstream", "initiated"): "initiated",
+    ("downstream", "result"): "result used by",
 }
 
 
@@ -168,7 +170,7 @@ def to_mermaid(graph: Graph) -> str:
             lines.append(f'    {mid(node.id)}(["{text}"])')
             classes.setdefault("artifact", []).append(mid(node.id))
     for src, dst, kind in graph.edges:
-        arrow = "-.->" if kind == "initiated" else "-->"
+        arrow = {"initiated": "-.->", "result": "-- result -->"}.get(kind, "-->")
         lines.append(f"    {mid(src)} {arrow} {mid(dst)}")
     styles = {name: f"fill:{fill},stroke:{stroke},color:#0f172a"
               for name, (fill, stroke) in orchestrator_colors().items()}
@@ -206,7 +208,8 @@ def to_dot(graph: Graph) -> str:
         lines.append(f'  "{node.id}" [{shape}, fillcolor="{fill}", color="{stroke}"{width}, '
                      f'label="{_dot_text(label)}", tooltip="{_dot_text(node.tooltip)}"];')
     for src, dst, kind in graph.edges:
-        style = f' [style=dashed, color="{INITIATED_COLOR}"]' if kind == "initiated" else ""
+        style = {"initiated": f' [style=dashed, color="{INITIATED_COLOR}"]',
+                 "result": ' [style=bold, label="result", fontsize=9]'}.get(kind, "")
         lines.append(f'  "{src}" -> "{dst}"{style};')
     lines.append("}")
     return "\n".join(lines) + "\n"

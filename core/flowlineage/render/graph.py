@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..db import tables
-from ..db.enums import Branch
 from ..db.record import entity
-from ..lineage.edges import edges_between, node_dict
+from ..lineage.edges import node_dicts
 from ..lineage.walk import Lineage
 from ..plugins import orchestrator_colors
 
@@ -76,28 +75,23 @@ class Graph:
 
 
 def build_graph(lineage: Lineage) -> Graph:
-    """The start record and every node of a walk, with the edges among them."""
+    """The start record and every node of a walk, with the edges among them (no statement
+    beyond the walk's own)."""
     kind, start_id = lineage.start
-    start: Any
-    if kind == "run":
-        start = entity(tables.run).get(start_id)
-    else:
-        start = entity(tables.artifact).filter(
-            id=start_id, _branch_code__in=[Branch.main, Branch.trash]).one()
+    start = lineage.start_record
+    if start is None:  # deleted since: DoesNotExist
+        start = entity(tables.run if kind == "run" else tables.artifact).get(start_id)
     records: list[tuple[Any, int]] = [(start, 0), *lineage.runs, *lineage.artifacts]
     nodes: dict[str, Node] = {}
-    for record, depth in records:
-        info = node_dict(record, depth)
+    for info in node_dicts(records, lineage.transforms):
+        depth = info["depth"]
         if info["kind"] == "run":
             detail = f"{info['orchestrator']} · {info['status']}"
         else:
             detail = human_size(info["size"]) if info["size"] is not None else ""
         nodes[info["id"]] = Node(info["id"], info["kind"], str(info["label"]), detail, depth,
                                  info)
-    run_ids = {int(n.split(":")[1]) for n in nodes if n.startswith("run:")}
-    art_ids = {int(n.split(":")[1]) for n in nodes if n.startswith("artifact:")}
-    edges = [(f"{s[0]}:{s[1]}", f"{t[0]}:{t[1]}", k)
-             for s, t, k in edges_between(run_ids, art_ids)]
+    edges = [(f"{s[0]}:{s[1]}", f"{t[0]}:{t[1]}", k) for s, t, k in lineage.all_edges]
     return Graph(f"{kind}:{start_id}", lineage.direction, nodes, edges)
 
 

@@ -17,7 +17,7 @@ from ..db.enums import RunStatus, status_lookup
 from ..db.query import QuerySet
 from ..db.record import LinkedSet, Record, entity, saved_id, through
 from ..db.schema import Base
-from ..db.upserts import set_run_features
+from ..db.upserts import feature_values, set_run_features
 from ..errors import ValidationError
 from ..lineage.walk import Lineage, walk
 from ..render.formats import view_lineage
@@ -230,9 +230,9 @@ class RunFeatures:
     def get_values(self) -> dict[str, Any]:
         """All feature values of the run, by name."""
         t = tables.run_feature_value
-        stmt = select(t.c.name, t.c.value).where(t.c.run_id == self.run_id)
+        stmt = select(t.c.name, t.c.dtype, t.c.value).where(t.c.run_id == self.run_id)
         with get_instance().read() as s:
-            return {name: value for name, value in s.execute(stmt)}
+            return feature_values(s.execute(stmt).tuples())
 
 
 def _artifact(artifact_id: int | None) -> Any:

@@ -22,6 +22,7 @@ from ..db.engine import get_instance
 from ..db.enums import Branch, RunStatus
 from ..db.tables import collection_artifact, run_input_artifact
 from ..db.tables import run_feature_value as RunFeatureValue
+from ..db.upserts import feature_values
 from ..errors import DoesNotExist, FlowlineageError, ValidationError
 from ..lineage.walk import Lineage
 from ..plugins import PYTHON, Adapter, adapters, orchestrator_of
@@ -300,11 +301,10 @@ def run_detail(uid: str) -> dict[str, Any]:
         "cli_args": run.cli_args, "transform_uid": tf.uid, "transform_version": tf.version,
     }
     with _read() as s:
-        out["features"] = {
-            name: value for name, value in s.execute(
-                select(RunFeatureValue.c.name, RunFeatureValue.c.value)
-                .where(RunFeatureValue.c.run_id == run.id).order_by(RunFeatureValue.c.name))
-        }
+        found = feature_values(s.execute(
+            select(RunFeatureValue.c.name, RunFeatureValue.c.dtype, RunFeatureValue.c.value)
+            .where(RunFeatureValue.c.run_id == run.id)).tuples())
+        out["features"] = dict(sorted(found.items()))
         report_env = {aid: a for aid, a in (
             (a.id, a) for a in s.scalars(select(Artifact).where(
                 Artifact.id.in_([i for i in (run.report_id, run.environment_id) if i]))))}

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
-
-import uvicorn
+from typing import TYPE_CHECKING
 
 from .app import create_app
 from .queries import ValidationError
+
+if TYPE_CHECKING:
+    import uvicorn
 
 TOKEN_ENV = "FLOWLINEAGE_UI_TOKEN"
 MIN_TOKEN_LENGTH = 16
@@ -52,6 +54,8 @@ def check_options(host: str, port: int, token: str | None) -> str | None:
 def make_server(host: str = "127.0.0.1", port: int = 8765,
                 token: str | None = None) -> uvicorn.Server:
     """A uvicorn server for the UI (not started); port 0 picks a free port."""
+    import uvicorn  # only when serving: every CLI command imports this module
+
     token = check_options(host, port, token)
     config = uvicorn.Config(
         create_app(token), host=host, port=port, http="h11", ws="none", lifespan="off",

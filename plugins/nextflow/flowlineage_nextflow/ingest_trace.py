@@ -42,6 +42,10 @@ from .nextflow_log import (
 from .trace import TaskStatus, TraceFile, TraceRow, parse_trace_text
 from .workdir import TaskDir, WorkTree
 
+QUERIED_FEATURES = frozenset({"exit", "cached", "attempt", "restart_of", "peak_rss"})
+"""Task features kept in rows of their own (indexed numbers); a task's other metrics share
+one JSON feature row, so a 100,000-row trace writes ~300,000 feature rows, not ~1,000,000."""
+
 
 def ingest_trace(
     path: str | os.PathLike[str],
@@ -119,13 +123,13 @@ def _write(trace: TraceFile, run_ref: str, run_name: str | None, pipeline: str,
         head = first_refs.get((row.name, row.first_attempt_task_id or row.task_id))
         if head is not None and head != ref:
             features[run_ids[ref]]["restart_of"] = run_uid(TASK_REFERENCE, head)
+    set_run_features(features, apart=QUERIED_FEATURES)
     by_status = Counter(RUN_STATUS[r.status] for r in rows)
     nextflow_status = Counter(r.status for r in rows)
-    features[wf_id] = {"tasks": len(rows)} | log_features(nf_log) | {
+    set_run_features({wf_id: {"tasks": len(rows)} | log_features(nf_log) | {
         f"tasks_{s.value.lower()}": nextflow_status[s]
         for s in (TaskStatus.COMPLETED, TaskStatus.CACHED, TaskStatus.FAILED, TaskStatus.ABORTED)
-    }
-    set_run_features(features)
+    }})
     result = IngestResult(trace.source, {run_ref: wf_id}, len(rows), dict(by_status),
                           duplicate_lines=trace.duplicate_lines)
     if tree is not None:

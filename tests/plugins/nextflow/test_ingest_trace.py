@@ -219,7 +219,7 @@ def test_a_failure_midway_rolls_everything_back(instance: Instance,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     import flowlineage.adapters
 
-    def broken(values: object) -> None:
+    def broken(values: object, **options: object) -> None:
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(flowlineage.adapters, "set_run_features", broken)
