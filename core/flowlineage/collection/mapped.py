@@ -178,6 +178,8 @@ class MappedCollection:
 
     def _kept_rows(self, store: int, filters: dict[str, set[str]]) -> NDArray[np.intp]:
         """The rows of one file whose ``.obs`` values pass ``obs_filter``."""
+        import numpy as np
+
         keep = np.ones(self._file_rows[store], dtype=bool)
         for key, allowed in filters.items():
             keep &= np.array([v in allowed for v in self._column_values(store, key)], dtype=bool)

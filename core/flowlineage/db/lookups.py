@@ -133,7 +133,7 @@ class LookupCompiler:
         path: tuple[str, ...] = ()
         for i, rel in enumerate(parts[:-1]):
             column = inspect(current).mapper.local_table.c.get(rel)
-            if column is not None and isinstance(column.type, JSON):
+            if column is not None and _is_json(column.type):
                 return current, rel, parts[i + 1:]
             target = model_for_relation(current, rel)
             if target is None:
@@ -219,3 +219,8 @@ def model_for_relation(entity: Any, rel: str) -> type[Any] | None:
             return other.class_  # type: ignore[no-any-return]
     return None
 
+
+
+def _is_json(type_: Any) -> bool:
+    """Whether a column type is JSON, directly or behind a ``TypeDecorator`` (JSONType)."""
+    return isinstance(getattr(type_, "impl_instance", type_), JSON)
