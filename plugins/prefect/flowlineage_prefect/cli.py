@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import TYPE_CHECKING, Annotated
 
@@ -24,7 +25,8 @@ def watch_cmd(
         "--since", metavar="T", help="Only flow runs expected to start at or after T: ISO "
         "date/time or a duration back from now (2h, 7d); default: all.")] = None,
     as_json: Annotated[bool, typer.Option(
-        "--json", help="Print each pass's summary as JSON.")] = False,
+        "--json", help="Print each pass's summary as JSON (one line per pass without "
+        "--once).")] = False,
 ) -> None:
     """Record every flow run, subflow run and task run of the Prefect API you are configured
     for (PREFECT_API_URL), with or without flowlineage's decorators."""
@@ -37,8 +39,11 @@ def watch_cmd(
     cli_connect()
 
     def report(api_url: str, summary: PassSummary) -> None:
-        if as_json:
-            print_json({"api_url": api_url, **summary.as_dict()})
+        data = {"api_url": api_url, **summary.as_dict()}
+        if as_json and once:
+            print_json(data)
+        elif as_json:  # one line per pass
+            typer.echo(json.dumps(data))
         elif once or summary.new or summary.updated:
             print(f"{api_url}: {summary.flow_runs} flow run(s), {summary.task_runs} task "
                   f"run(s): {summary.new} new, {summary.updated} updated, "

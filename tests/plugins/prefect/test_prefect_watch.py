@@ -149,3 +149,21 @@ def test_watch_is_listed(instance: Instance) -> None:
     result = cli("prefect", "--help")
     assert result.exit_code == 0 and "watch" in result.stdout
     assert "--interval" in cli("prefect", "watch", "--help").stdout
+
+
+def test_later_passes_read_new_runs_only(instance: Instance) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from flowlineage_prefect._watch import Watcher
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        watcher = Watcher(client, since=datetime.now(UTC) - timedelta(hours=1))
+        watcher.run_pass()
+        assert watcher.cursor is not None and not watcher.open_flow_runs
+        state = failing(return_state=True)
+        second = watcher.run_pass()
+        assert second.new == 2 and second.flow_runs >= 1
+        assert watcher.run_pass().new == 0
+    run = fl.Run.get(reference=str(state.state_details.flow_run_id), reference_type=FLOW_RUN)
+    assert run.status == "errored" and run.initiated_runs.count() == 1
