@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowlineage.adapters import hookimpl
+
+if TYPE_CHECKING:
+    import typer
 
 FLOW_RUN = "prefect_flow_run"
 """``Run.reference_type`` of flow runs (``reference`` is the flow run id)."""
@@ -21,4 +24,13 @@ def flowlineage_adapters() -> dict[str, Any]:
         "orchestrator": "prefect",
         "color": ("#dbeafe", "#1d4ed8"),
         "reference_types": REFERENCE_TYPES,
+        "commands": ["prefect watch"],
     }
+
+
+@hookimpl
+def flowlineage_register_commands(cli: typer.Typer) -> None:
+    """Add ``flowlineage prefect watch``."""
+    from .cli import app
+
+    cli.add_typer(app, name="prefect")
