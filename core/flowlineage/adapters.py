@@ -43,6 +43,7 @@ _EXPORTS = {  # public name -> (module, attribute); loaded on first use
     "redact_args": ("tracking.redact", "redact_args"),
     "redact_command": ("tracking.redact", "redact_command"),
     "redact_params": ("tracking.redact", "redact_params"),
+    "redact_text": ("tracking.redact", "redact_text"),
     "register_storage": ("storage.roots", "register_storage"),
     "require": ("optional", "require"),
     "reset_current_run": ("tracking.state", "reset_current_run"),
@@ -86,6 +87,7 @@ __all__ = [
     "redact_args",
     "redact_command",
     "redact_params",
+    "redact_text",
     "register_artifacts",
     "register_storage",
     "require",
@@ -128,7 +130,7 @@ if TYPE_CHECKING:
     from .storage.roots import register_storage
     from .tracking.ending import HEARTBEAT_SECONDS, end_run
     from .tracking.inputs import link_inputs
-    from .tracking.redact import redact_args, redact_command, redact_params
+    from .tracking.redact import redact_args, redact_command, redact_params, redact_text
     from .tracking.state import current_run, reset_current_run, set_current_run
 
 

@@ -159,6 +159,19 @@ def test_invalid_key_and_missing_path(instance: Instance, tmp_path: Path) -> Non
         fl.Artifact(tmp_path / "absent.txt")
 
 
+def test_a_key_with_an_unpaired_surrogate_is_refused_before_copying(
+        instance: Instance, tmp_path: Path) -> None:
+    src = _file(tmp_path, "s.txt", "surrogate")
+    before = sorted(p for p in Path(instance.storage_root).rglob("*") if p.is_file())
+    with pytest.raises(InvalidKey, match="unpaired surrogate"):
+        fl.Artifact(src, key="dir/a\udcff.txt").save()
+    with pytest.raises(InvalidKey, match="unpaired surrogate"):
+        fl.save([fl.Artifact(src, key="bulk/\ud800.txt")])
+    after = sorted(p for p in Path(instance.storage_root).rglob("*") if p.is_file())
+    assert after == before  # no orphaned copy
+    assert fl.Artifact.filter().count() == 0
+
+
 def test_bulk_save(any_instance: Instance, tmp_path: Path) -> None:
     paths = [_file(tmp_path, f"bulk/{i}.txt", f"content {i}") for i in range(50)]
     paths.append(_file(tmp_path, "bulk/dup.txt", "content 3"))

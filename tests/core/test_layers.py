@@ -134,7 +134,8 @@ def test_public_names() -> None:
         "hash_bytes", "hash_file", "hash_folder", "hook", "hookimpl", "key_for_path",
         "link_inputs", "link_recreated", "link_run_inputs", "link_run_results", "notify",
         "orchestrator_of", "parse_since", "print_json", "record_locations", "redact_args",
-        "redact_command", "redact_params", "register_artifacts", "register_storage", "require",
+        "redact_command", "redact_params", "redact_text", "register_artifacts",
+        "register_storage", "require",
         "reset_current_run", "run_ids_with_feature", "save_many", "set_current_run",
         "set_run_features", "suffix", "upsert_runs", "utcnow",
     }

@@ -83,7 +83,7 @@ class TestS3Backend(StorageBackendSuite):
 @pytest.mark.parametrize(
     "key",
     ["/abs/path", "a/../b", "..", "a//b", "./a", "a/", "", "a\x00b", "tab\there", "x" * 10_000,
-     "s3://bucket/key", "C:\\x", "a\\b", "a/./b"],
+     "s3://bucket/key", "C:\\x", "a\\b", "a/./b", "a\udcff.txt", "x/\ud800"],
 )
 def test_invalid_keys(key: str) -> None:
     with pytest.raises(InvalidKey):

@@ -110,3 +110,29 @@ def test_heartbeat_and_reaper(fl_home: Path, tmp_path: Path) -> None:
     assert _status(fl_home, dead_uid) == "aborted"
     assert dead_uid in reap.stdout and alive_uid not in reap.stdout
     assert _status(fl_home, alive_uid) == "aborted"  # by its own SIGTERM handler
+
+
+@pytest.mark.parametrize(
+    ("body", "returncode", "status"),
+    [
+        ("sys.exit(0)", 0, "completed"),
+        ("sys.exit()", 0, "completed"),
+        ("raise SystemExit(0)", 0, "completed"),
+        ("raise SystemExit", 0, "completed"),
+        ("sys.exit(False)", 0, "completed"),
+        ("sys.exit(4)", 4, "errored"),
+        ("sys.exit('bye')", 1, "errored"),
+        ("raise KeyboardInterrupt", 130, "aborted"),
+    ],
+)
+def test_exit_inside_a_tracked_block(fl_home: Path, tmp_path: Path, body: str,
+                                     returncode: int, status: str) -> None:
+    """``with fl.track(): sys.exit(0)`` ends the run as the process ends: 0 is completed."""
+    script = tmp_path / "block.py"
+    script.write_text("import flowlineage as fl, sys\nfl.connect()\n"
+                      "with fl.track() as run:\n"
+                      f"    print(run.uid, flush=True)\n    {body}\n")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=60, env=os.environ.copy())
+    assert proc.returncode in (returncode, -signal.SIGINT), proc.stderr
+    assert _status(fl_home, proc.stdout.split()[0]) == status

@@ -22,7 +22,7 @@ from ..errors import ValidationError
 from ..lineage.walk import Lineage, walk
 from ..render.formats import view_lineage
 from ..tracking import state
-from ..tracking.ending import end_run
+from ..tracking.ending import end_run, status_after
 from .describe import describe_run
 from .labels import Project, ULabel
 from .transform import Transform
@@ -209,12 +209,7 @@ class Run(Record, Base):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is None:
-            end_run(self, RunStatus.completed)
-        elif issubclass(exc_type, KeyboardInterrupt):
-            end_run(self, RunStatus.aborted)
-        else:
-            end_run(self, RunStatus.errored)
+        end_run(self, status_after(exc_type, exc))
 
 
 class RunFeatures:

@@ -19,6 +19,9 @@ def validate_key(key: str) -> str:
         raise InvalidKey(f"key is {len(key)} characters long; the limit is {MAX_KEY_LENGTH}")
     if any(ord(c) < 32 or ord(c) == 127 for c in key):
         raise InvalidKey(f"key {key[:80]!r} contains control characters")
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in key):
+        raise InvalidKey(f"key {key[:80]!r} contains an unpaired surrogate, which has no UTF-8 "
+                         "form (a file name in another encoding?); give a key in valid text")
     if key.startswith("/") or "://" in key or (len(key) > 1 and key[1] == ":"):
         raise InvalidKey(f"key {key!r} is absolute; give a path relative to the storage root")
     parts = key.split("/")

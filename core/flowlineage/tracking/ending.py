@@ -62,6 +62,32 @@ def end_run(record: Any, status: str | int, finished_at: Any = None) -> None:
     notify(hook().flowlineage_run_finished, run=record)
 
 
+def exit_code_of(code: object) -> int:
+    """The process exit code ``sys.exit(code)`` (or ``SystemExit(code)``) gives: ``None``
+    is 0, an int (``False`` and ``True`` too) itself, anything else (a message) 1."""
+    if code is None:
+        return 0
+    return int(code) if isinstance(code, int) else 1
+
+
+def status_after(exc_type: type[BaseException] | None, exc: BaseException | None) -> RunStatus:
+    """The status of a run whose block ended with ``exc`` (``None``: normally).
+
+    ``SystemExit`` is not a failure when its exit code is 0 (``sys.exit()``,
+    ``sys.exit(0)``), and its code is kept for the runs ended at exit;
+    ``KeyboardInterrupt`` aborts; any other exception errs.
+    """
+    if exc_type is None:
+        return RunStatus.completed
+    if issubclass(exc_type, SystemExit):
+        code = exit_code_of(exc.code if isinstance(exc, SystemExit) else None)
+        _exit_code[0] = code
+        return RunStatus.completed if code == 0 else RunStatus.errored
+    if issubclass(exc_type, KeyboardInterrupt):
+        return RunStatus.aborted
+    return RunStatus.errored
+
+
 def install_handlers() -> None:
     """Install (once) the exit, exception and signal handlers that end open runs."""
     global _installed
@@ -80,7 +106,7 @@ def install_handlers() -> None:
     real_exit = sys.exit
 
     def exit_(code: Any = 0) -> None:
-        _exit_code[0] = 0 if code is None else (code if isinstance(code, int) else 1)
+        _exit_code[0] = exit_code_of(code)
         real_exit(code)
 
     sys.exit = exit_  # type: ignore[assignment]

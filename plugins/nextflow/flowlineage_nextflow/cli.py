@@ -121,8 +121,9 @@ def serve_cmd(
     ] = None,
 ) -> None:
     """Receive Nextflow weblog events (-with-weblog) and record runs as they happen."""
-    from .weblog_server import serve
+    from .weblog_server import check_exposure, serve
 
+    check_exposure(host, token)  # before connecting: nothing to undo
     _connect()
     typer.echo(f"flowlineage weblog receiver on http://{host}:{port}/"
                + ("<token>" if token else ""), err=True)

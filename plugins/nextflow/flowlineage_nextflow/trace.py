@@ -21,6 +21,7 @@ from flowlineage.errors import IngestionError
 from .units import (
     NA,
     Json,
+    in_range,
     parse_duration_ms,
     parse_int,
     parse_percent,
@@ -301,6 +302,7 @@ def _parse_lines(lines: Iterable[str], source: str) -> TraceFile:
             raw = values[i_task]
             if not (raw.isdigit() and raw.isascii()):
                 raise ValueError(f"not a task id: {raw!r}")
+            in_range(int(raw), "task id")
             field = "status"
             status = _FINAL_BY_TEXT.get(values[i_status])
             if status is None:

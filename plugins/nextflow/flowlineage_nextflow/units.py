@@ -33,6 +33,17 @@ _SIZE_UNITS = ("B", "KB", "MB", "GB", "TB", "PB", "EB", "ZB")
 _SIZE_FACTOR = {unit: 1024**i for i, unit in enumerate(_SIZE_UNITS)}
 _PERCENT = re.compile(r"[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?%?")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+INT64_MAX = 2**63 - 1
+"""Largest integer a database column holds exactly (larger ones became floats)."""
+MAX_DURATION_MS = 1000 * 365 * 86_400_000
+"""Longest duration accepted (1000 years): any submit time plus it stays a valid date."""
+
+
+def in_range(value: int, what: str, high: int = INT64_MAX) -> int:
+    """``value`` if it fits a signed 64-bit integer (and ``high``), else ``ValueError``."""
+    if not -INT64_MAX - 1 <= value <= high:
+        raise ValueError(f"{what} out of range: {value} (at most {high})")
+    return value
 _LOCAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?")
 
 
@@ -41,7 +52,7 @@ def _raw_int(value: int, what: str) -> int:
         raise ValueError(f"not a valid {what}: {value!r}")
     if value < 0:
         raise ValueError(f"{what} cannot be negative: {value}")
-    return value
+    return in_range(value, what, MAX_DURATION_MS if what == "duration" else INT64_MAX)
 
 
 def parse_int(value: str | int) -> int | None:
@@ -50,11 +61,11 @@ def parse_int(value: str | int) -> int | None:
         if value == NA:
             return None
         if _INT.fullmatch(value):
-            return int(value)
+            return in_range(int(value), "integer")
         raise ValueError(f"not an integer: {value!r}")
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"not an integer: {value!r}")
-    return value
+    return in_range(value, "integer")
 
 
 def parse_duration_ms(value: str | int) -> int | None:
@@ -64,7 +75,7 @@ def parse_duration_ms(value: str | int) -> int | None:
     if value == NA:
         return None
     if _UNSIGNED.fullmatch(value):
-        return int(value)
+        return in_range(int(value), "duration", MAX_DURATION_MS)
     total = 0
     last_rank = -1
     for part in value.split(" "):
@@ -74,7 +85,7 @@ def parse_duration_ms(value: str | int) -> int | None:
         last_rank = _DURATION_RANK[match[2]]
         # Nextflow rounds half up (Math.round) when it parses its own durations.
         total += int(float(match[1]) * _DURATION_MS[match[2]] + 0.5)
-    return total
+    return in_range(total, "duration", MAX_DURATION_MS)
 
 
 def parse_size_bytes(value: str | int) -> int | None:
@@ -87,11 +98,11 @@ def parse_size_bytes(value: str | int) -> int | None:
     if value == NA:
         return None
     if _UNSIGNED.fullmatch(value):
-        return int(value)
+        return in_range(int(value), "size")
     match = _SIZE.fullmatch(value)
     if match is None:
         raise ValueError(f"not a valid size: {value!r}")
-    return int(float(match[1]) * _SIZE_FACTOR[match[2]] + 0.5)
+    return in_range(int(float(match[1]) * _SIZE_FACTOR[match[2]] + 0.5), "size")
 
 
 def parse_percent(value: str | float) -> float | None:

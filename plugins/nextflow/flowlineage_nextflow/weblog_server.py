@@ -5,7 +5,14 @@ Point Nextflow at it with ``-with-weblog http://HOST:PORT/<token>``; the token m
 (``weblog.basicToken = 'nextflow:<token>'``). One writer thread commits queued events in
 batches, one transaction per batch, and a request is answered 200 only after its event's batch
 committed, so every accepted event is durable. Bad requests get 401 (token), 413 (body over
-1 MiB) or 400 (invalid JSON or event, with the reason) and never stop the server.
+1 MiB) or 400 (invalid JSON or event, with the reason) and never stop the server. An event
+the database can never store gets 422 (retrying cannot help), one refused by a transient
+database failure (unreachable, locked, pool exhausted) 503; neither answer carries SQL.
+
+Slow or idle clients cannot stall it: uvicorn's own limits close connections idle for
+``TIMEOUT_SECONDS`` (also before their first request is complete), answer 503 past
+``LIMIT_CONCURRENCY`` connections and refuse oversized headers; a request body not
+received within ``TIMEOUT_SECONDS`` gets 408. A host other than loopback needs a token.
 """
 
 from __future__ import annotations
@@ -14,20 +21,23 @@ import asyncio
 import base64
 import binascii
 import hmac
+import ipaddress
 import logging
 import queue
 import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from flowlineage.errors import FlowlineageError, IngestionError
+from flowlineage.errors import ConfigurationError, FlowlineageError, IngestionError
 
 from .weblog_events import WeblogEvent, parse_weblog_event
 from .weblog_ingest import Known, record_events
 
 if TYPE_CHECKING:
+    import asyncio as _asyncio
+
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
@@ -38,6 +48,14 @@ MAX_BODY = 2**20
 """Largest accepted request body (bytes)."""
 MAX_BATCH = 2000
 """Most events written in one transaction."""
+TIMEOUT_SECONDS = 10.0
+"""How long a connection may stay idle, and a request body take to arrive."""
+LIMIT_CONCURRENCY = 400
+"""Connections (or requests in flight) past which uvicorn answers 503, well below the
+usual 1024 open files."""
+MAX_HEADER_BYTES = 64 * 1024
+"""Largest request head (request line and headers) h11 buffers."""
+RETRY = "the database is unavailable right now; retry later"
 
 
 class WeblogWriter:
@@ -127,10 +145,90 @@ def authorized(request: Request, token: str | None) -> bool:
     return any(hmac.compare_digest(o.encode(), expected) for o in offered if o)
 
 
-def create_app(token: str | None = None, pipeline: str | None = None) -> Starlette:
+def refusal(exc: BaseException) -> tuple[int, str]:
+    """The status and reason answering an event the writer could not record: 503 when the
+    database failed transiently (the sender may retry), else 422; never SQL."""
+    from sqlalchemy import exc as sa_exc
+
+    transient = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError,
+                 sa_exc.DisconnectionError, ConnectionError, TimeoutError)
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, transient) or getattr(seen, "connection_invalidated", False):
+            return 503, RETRY
+        seen = seen.__cause__ or seen.__context__
+    if isinstance(exc, IngestionError) or (isinstance(exc, FlowlineageError)
+                                           and isinstance(exc, ValueError)):
+        return 422, str(exc)
+    logger.warning("weblog event refused: %s: %s", type(exc).__name__, exc)
+    return 422, f"the event cannot be recorded ({type(exc).__name__})"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or address to listen on) is only reachable locally."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(host: str, token: str | None) -> None:
+    """Refuse to listen beyond loopback without a token: anyone could write runs."""
+    if token is None and not is_loopback(host):
+        raise ConfigurationError(
+            f"refusing to listen on {host} without a token: anyone who can reach it could "
+            "record runs; pass --token (or FLOWLINEAGE_WEBLOG_TOKEN) or listen on 127.0.0.1")
+
+
+def server_config(app: Any, host: str = "127.0.0.1", port: int = 8585,
+                  token: str | None = None, **overrides: Any) -> Any:
+    """The ``uvicorn.Config`` serving ``app``: its timeouts, connection cap and header
+    limit (``overrides`` replace them, for tests); refuses an exposed host without token."""
+    from flowlineage.adapters import require
+
+    check_exposure(host, token)
+    uvicorn = require("uvicorn", "nextflow")
+    settings: dict[str, Any] = {
+        "timeout_keep_alive": TIMEOUT_SECONDS, "limit_concurrency": LIMIT_CONCURRENCY,
+        "h11_max_incomplete_event_size": MAX_HEADER_BYTES, "http": _protocol(),
+        "log_level": "warning", "access_log": False, "lifespan": "on",
+    }
+    settings.update(overrides)
+    return uvicorn.Config(app, host=host, port=port, **settings)
+
+
+def _protocol() -> type[Any]:
+    """uvicorn's h11 protocol, its keep-alive timer also armed while a request's head is
+    awaited: uvicorn arms it only after a response, so a connection that never completes
+    a request would stay open forever. The timer and its handler are uvicorn's."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeadTimeoutH11(H11Protocol):
+        def connection_made(self, transport: _asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.cycle is None and not self.transport.is_closing():
+                self._arm()  # the head is still incomplete
+
+        def _arm(self) -> None:
+            self._unset_keepalive_if_required()
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler)
+
+    return HeadTimeoutH11
+
+
+def create_app(token: str | None = None, pipeline: str | None = None,
+               timeout: float = TIMEOUT_SECONDS) -> Starlette:
     """The ASGI app; its lifespan starts and stops the writer thread.
 
-    ``pipeline`` names the transforms of runs whose ``started`` event names no pipeline.
+    ``pipeline`` names the transforms of runs whose ``started`` event names no pipeline;
+    ``timeout`` bounds how long a request body may take to arrive.
     """
     from flowlineage.adapters import require
 
@@ -152,20 +250,23 @@ def create_app(token: str | None = None, pipeline: str | None = None) -> Starlet
         if length.isdigit() and int(length) > MAX_BODY:
             return reply(413, error=f"body over {MAX_BODY} bytes")
         body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY:
-                return reply(413, error=f"body over {MAX_BODY} bytes")
+        try:
+            async with asyncio.timeout(timeout):
+                async for chunk in request.stream():
+                    body += chunk
+                    if len(body) > MAX_BODY:
+                        return reply(413, error=f"body over {MAX_BODY} bytes")
+        except TimeoutError:
+            return reply(408, error=f"body not received within {timeout:g} s")
         try:
             event = parse_weblog_event(bytes(body))
         except IngestionError as exc:
             return reply(400, error=str(exc))
         try:
             await asyncio.wrap_future(writer.submit(event))
-        except FlowlineageError as exc:
-            return reply(400 if isinstance(exc, ValueError) else 503, error=str(exc))
-        except Exception as exc:  # the database refused it: the sender may retry
-            return reply(503, error=f"{type(exc).__name__}: {exc}")
+        except Exception as exc:
+            code, reason = refusal(exc)
+            return reply(code, error=reason)
         return Response(recorded, media_type="application/json")
 
     async def health(request: Request) -> Response:
@@ -192,6 +293,10 @@ def serve(host: str = "127.0.0.1", port: int = 8585, token: str | None = None,
     from flowlineage.adapters import ensure_connected, require
 
     uvicorn = require("uvicorn", "nextflow")
+    check_exposure(host, token)
     ensure_connected()
-    uvicorn.run(create_app(token, pipeline), host=host, port=port, log_level="warning",
-                access_log=False)
+    server = uvicorn.Server(server_config(create_app(token, pipeline), host, port, token))
+    try:
+        server.run()
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it shut down on, as uvicorn.run
+        pass

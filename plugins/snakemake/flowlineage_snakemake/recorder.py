@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import events
 from .options import Options
+from .redaction import Redactor
 
 if TYPE_CHECKING:
     from flowlineage import Artifact, Run
@@ -96,6 +97,7 @@ class Invocation:
     unsaved: set[int] = field(default_factory=set)  # ended, outputs not saved yet
     unlinked: set[int] = field(default_factory=set)  # inputs not linked yet
     urgent: bool = False
+    redactor: Redactor = field(default_factory=Redactor)
 
 
 class Recorder:
@@ -183,16 +185,19 @@ class Recorder:
         workdir = str(msg["workdir"])
         snakefile = str(msg["snakefile"])
         rel = os.path.relpath(snakefile, workdir)
+        redactor = Redactor()
+        config = redactor.params(msg.get("config"))  # first: its secrets hide the rest
         self._inv = Invocation(
             workflow_id=str(msg.get("workflow_id") or _new_id()),
             workdir=workdir,
             snakefile=snakefile,
             snakefile_key=f"snakemake:{snakefile if rel.startswith('..') else rel}",
-            cli_args=msg.get("cli_args"),
+            cli_args=redactor.cli_args(msg.get("cli_args")),
             user=msg.get("user"),
             started_at=_time(msg["at"]),
-            config=msg.get("config"),
+            config=config,
             parent_uid=msg.get("parent"),
+            redactor=redactor,
         )
         self._clean_end = False
         if self._flusher is None:
@@ -210,9 +215,10 @@ class Recorder:
             job.ended = False
             inv.dirty.add(jobid)
             return
+        params = inv.redactor.params(msg["params"])
         job = Job(jobid=jobid, rule=str(msg["rule"]), inputs=msg["in"], outputs=msg["out"],
-                  logs=msg["log"], benchmarks=msg["bench"], params=msg["params"],
-                  shellcmd=msg.get("cmd"), started_at=_time(msg["at"]),
+                  logs=msg["log"], benchmarks=msg["bench"], params=params,
+                  shellcmd=inv.redactor.command(msg.get("cmd")), started_at=_time(msg["at"]),
                   env=msg.get("env") or {})
         inv.jobs[jobid] = job
         for path in job.outputs:
@@ -228,7 +234,8 @@ class Recorder:
         job = inv.jobs.get(msg.get("id", -1))
         if job is None:
             return
-        message = inv.pending_error or job.error or _job_error_text(msg)
+        message = (inv.pending_error or job.error
+                   or inv.redactor.text(_job_error_text(msg)) or "")
         inv.pending_error = None
         aborted = inv.interrupted or events.killed_by_user(message)
         self._end_job(inv, job, "aborted" if aborted else "errored", _time(msg["at"]), message)
@@ -237,7 +244,7 @@ class Recorder:
         """An error message: about a job (it names the job, or a job_error follows) or not."""
         if msg.get("exception") == "KeyboardInterrupt":
             return
-        text = str(msg.get("text"))
+        text = inv.redactor.text(str(msg.get("text"))) or ""
         job = inv.jobs.get(events.job_in_error(text) or -1)
         if job is not None:
             job.error = text
@@ -375,7 +382,7 @@ class Recorder:
         row: dict[str, Any] = {}
         if inv.run_id is None:
             self._connect(inv)
-            source = _read_text(inv.snakefile)
+            source = _redact_source(_read_text(inv.snakefile))
             tf = get_or_create_transform(inv.snakefile_key, type="pipeline", source_code=source)
             inv.transform_id = tf.id
             parent = _parent(inv.parent_uid or os.environ.get("FLOWLINEAGE_PARENT_RUN"))
@@ -399,7 +406,7 @@ class Recorder:
         from flowlineage.adapters import get_or_create_transform
 
         path = inv.rule_files.get(rule)
-        source = rule_block(_read_text(path) or "", rule) if path else None
+        source = _redact_source(rule_block(_read_text(path) or "", rule)) if path else None
         tf = get_or_create_transform(f"{inv.snakefile_key}:{rule}", type="rule",
                                      source_code=source)
         return tf.id
@@ -694,6 +701,13 @@ def _size(path: str) -> int:
         return os.path.getsize(path)
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path)
                for f in files)
+
+
+def _redact_source(text: str | None) -> str | None:
+    """Source code with ``Authorization:`` headers and URL passwords hidden."""
+    from flowlineage.adapters import redact_text
+
+    return None if text is None else redact_text(text)
 
 
 def _job_error_text(msg: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flowlineage.db.engine import Instance
@@ -33,15 +34,18 @@ class Receiver:
     token: str
 
 
-def _serve() -> Iterator[Receiver]:
-    """The weblog receiver app served by uvicorn in a thread on a free 127.0.0.1 port."""
+def _serve(timeout: float | None = None, **limits: Any) -> Iterator[Receiver]:
+    """The weblog receiver app served by uvicorn in a thread on a free 127.0.0.1 port, with
+    the receiver's own uvicorn settings (``timeout`` and ``limits`` replace some)."""
     import uvicorn
-    from flowlineage_nextflow.weblog_server import create_app
+    from flowlineage_nextflow.weblog_server import create_app, server_config
 
     port = free_port()
-    config = uvicorn.Config(create_app(token=TOKEN), host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
+    app = create_app(token=TOKEN) if timeout is None else create_app(token=TOKEN,
+                                                                      timeout=timeout)
+    if timeout is not None:
+        limits.setdefault("timeout_keep_alive", timeout)
+    server = uvicorn.Server(server_config(app, "127.0.0.1", port, TOKEN, **limits))
     thread = threading.Thread(target=server.run, name="weblog-test-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -59,6 +63,12 @@ def _serve() -> Iterator[Receiver]:
 def weblog(instance: Instance) -> Iterator[Receiver]:
     """A receiver writing to the SQLite instance."""
     yield from _serve()
+
+
+@pytest.fixture
+def weblog_strict(instance: Instance) -> Iterator[Receiver]:
+    """A receiver with a 1 s timeout and a cap of 20 connections."""
+    yield from _serve(timeout=1.0, limit_concurrency=20)
 
 
 @pytest.fixture

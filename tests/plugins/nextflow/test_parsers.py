@@ -697,3 +697,31 @@ def test_malformed_weblog() -> None:
     assert error(trace_variant("name", "")) == (None, "trace.name")
     assert error(trace_variant("exit", 1.5)) == (None, "trace.exit")
     assert error(trace_variant("%mem", [1])) == (None, "trace.%mem")
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("duration", str(10**20)), ("realtime", "99999999999d"), ("duration", "3000000d"),
+     ("peak_rss", str(2**70)), ("rchar", str(2**63)), ("exit", str(2**64)),
+     ("exit", str(-(2**63) - 1)), ("task_id", str(2**70))],
+)
+def test_out_of_range_trace_values_are_located(column: str, value: str) -> None:
+    """Values no run can hold (durations past the year 9999 from any submit, integers
+    beyond 64 bits) are refused where they stand, not turned into floats or a traceback."""
+    header = ["task_id", "name", "status", column] if column != "task_id" else \
+        ["task_id", "name", "status"]
+    row = ["1", "A (1)", "COMPLETED", value][: len(header)]
+    if column == "task_id":
+        row[0] = value
+    text = "\t".join(header) + "\n" + "\t".join(row) + "\n"
+    line, field, reason = parse_error(text)
+    assert (line, field) == (2, column)
+    assert "out of range" in reason
+
+
+def test_in_range_extremes_still_parse() -> None:
+    text = "task_id\tname\tstatus\tpeak_rss\tduration\n" \
+        f"1\tA (1)\tCOMPLETED\t{2**63 - 1}\t36500d\n"
+    row = parse_trace_text(text, source="t.txt").rows[0]
+    assert row.metrics["peak_rss"] == 2**63 - 1
+    assert row.metrics["duration"] == 36500 * 86_400_000
