@@ -5,26 +5,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import flowlineage as fl
 import pytest
 from flowlineage.ui.server import make_server
 
-XSS_KEY = '<script>alert("k")</script>"><img src=x onerror=alert(1)>.txt'
-XSS_PARAM = '"><img src=x onerror=alert(2)><script>alert(3)</script>'
-
-
-@dataclass
-class Store:
-    """The uids a test needs."""
-
-    run1: str
-    run2: str
-    raw: str
-    clean: str
-    xss: str
+from .ui_helpers import XSS_KEY, XSS_PARAM, Served, Store
 
 
 @pytest.fixture
@@ -47,15 +34,6 @@ def store(tmp_path: Path, fl_home: Path) -> Iterator[Store]:
     fl.finish()
     yield Store(run1.uid, run2.uid, raw.uid, clean.uid, xss.uid)
     fl.disconnect()
-
-
-@dataclass
-class Served:
-    """A running UI server."""
-
-    url: str
-    server: object
-    thread: threading.Thread
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from flowlineage.ui.cli import ui_command
 from flowlineage.ui.server import TOKEN_ENV, check_options, make_server
 from starlette.testclient import TestClient
 
-from .conftest import XSS_KEY, XSS_PARAM, Served, Store
+from .ui_helpers import XSS_KEY, XSS_PARAM, Served, Store
 
 TOKEN = "t0ken-for-tests-0123456789"
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 from fl_browser import drawn_pixels
 
-from .conftest import Served, Store
+from .ui_helpers import Served, Store
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 if TYPE_CHECKING:

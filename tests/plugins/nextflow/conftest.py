@@ -4,34 +4,17 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flowlineage.db.engine import Instance
 
-TOKEN = "s3cret-token"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Receiver:
-    """A running weblog receiver: ``url`` includes the token path."""
-
-    base: str
-    url: str
-    token: str
+from .nf_helpers import TOKEN, Receiver, free_port
 
 
 def _serve(timeout: float | None = None, **limits: Any) -> Iterator[Receiver]:

@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import fl_fixtures
+import flowlineage as fl
+from flowlineage.db.engine import get_instance
+from flowlineage.db.tables import artifact_recreating_run, run_input_artifact
+from flowlineage.db.tables import run_feature_value as RunFeatureValue
 from flowlineage_nextflow.trace import TaskStatus, TraceRow, parse_trace
+from sqlalchemy import func, select
 
 FIXTURES = fl_fixtures.FIXTURES / "nextflow"
 TRACES = FIXTURES / "trace"
@@ -28,6 +34,34 @@ TASK = "862df53160e07cd823c0c3960545e747"
 QUANT = "eff8846883b46c5a76f11e7e4480a6c8"
 FASTQC = "2d8bd92c69f732605bc99941e60d5319"
 SESSION = "065bdc6b-89b4-42ee-92c1-2a5af37f2c50"
+
+TOKEN = "s3cret-token"
+"""The weblog receiver's token."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Receiver:
+    """A running weblog receiver: ``url`` includes the token path."""
+
+    base: str
+    url: str
+    token: str
+
+
+def counts() -> tuple[int, int, int, int, int]:
+    """Runs, transforms, artifacts, feature values and link rows in the instance."""
+    with get_instance().read() as s:
+        features = s.scalar(select(func.count()).select_from(RunFeatureValue))
+        links = s.scalar(select(func.count()).select_from(run_input_artifact))
+        recreated = s.scalar(select(func.count()).select_from(artifact_recreating_run))
+    return (fl.Run.filter().count(), fl.Transform.filter().count(), fl.Artifact.filter().count(),
+            int(features or 0), int(links or 0) + int(recreated or 0))
 
 
 def fixture_json(name: str) -> Any:

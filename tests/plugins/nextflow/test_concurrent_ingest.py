@@ -10,7 +10,8 @@ import time
 import flowlineage as fl
 from flowlineage.db.engine import Instance
 from flowlineage_nextflow.trace import parse_trace
-from nf_helpers import TRACES
+
+from .nf_helpers import TRACES
 
 WORKER = """
 import sys, time, flowlineage as fl

@@ -12,8 +12,8 @@ import pytest
 from flowlineage.db.engine import Instance
 from flowlineage.errors import IngestionError
 from flowlineage_nextflow.ingest_lineage import ingest_lineage
-from nf_helpers import FASTQC, QUANT, RUN, SESSION, TASK, build_lineage_store
-from test_ingest_trace import counts
+
+from .nf_helpers import FASTQC, QUANT, RUN, SESSION, TASK, build_lineage_store, counts
 
 
 def test_store_maps_to_runs_artifacts_and_inputs(instance: Instance, tmp_path: Path) -> None:

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import flowlineage as fl
 import pytest
-from flowlineage.db.engine import Instance, get_instance
-from flowlineage.db.tables import artifact_recreating_run, run_input_artifact
+from flowlineage.db.engine import Instance
 from flowlineage.db.tables import run_feature_value as RunFeatureValue
 from flowlineage.errors import IngestionError
 from flowlineage_nextflow.ingest_trace import ingest_trace
 from flowlineage_nextflow.trace import parse_trace
-from nf_helpers import TRACES, build_work_dir
-from sqlalchemy import func, select
+from sqlalchemy import select
+
+from .nf_helpers import TRACES, build_work_dir, counts
 
 ALL_TRACES = sorted(TRACES.glob("*.txt"))
 STATUS = {"COMPLETED": "completed", "CACHED": "completed", "FAILED": "errored",
@@ -37,16 +37,6 @@ def expected_statuses(path: Path) -> Counter[str]:
         latest.pop(key, None)
         latest[key] = values["status"]
     return Counter(STATUS[s] for s in latest.values())
-
-
-def counts() -> tuple[int, int, int, int, int]:
-    """Runs, transforms, artifacts, feature values and link rows in the instance."""
-    with get_instance().read() as s:
-        features = s.scalar(select(func.count()).select_from(RunFeatureValue))
-        links = s.scalar(select(func.count()).select_from(run_input_artifact))
-        recreated = s.scalar(select(func.count()).select_from(artifact_recreating_run))
-    return (fl.Run.filter().count(), fl.Transform.filter().count(), fl.Artifact.filter().count(),
-            int(features or 0), int(links or 0) + int(recreated or 0))
 
 
 def task_runs(status: str | None = None) -> int:

@@ -14,11 +14,11 @@ from pathlib import Path
 import flowlineage as fl
 import httpx
 import pytest
-from conftest import free_port
 from flowlineage.cli.app import build_app
 from flowlineage_nextflow.trace import parse_trace
-from nf_helpers import FIXTURES, RUN, TRACES, build_lineage_store, build_work_dir
 from typer.testing import CliRunner, Result
+
+from .nf_helpers import FIXTURES, RUN, TRACES, build_lineage_store, build_work_dir, free_port
 
 SCRIPT = Path(sys.executable).with_name("flowlineage")
 

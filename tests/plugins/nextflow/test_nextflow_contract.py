@@ -8,7 +8,8 @@ import flowlineage as fl
 from adapter_contract import AdapterContractSuite, Malformed
 from flowlineage_nextflow.ingest_trace import ingest_trace
 from flowlineage_nextflow.trace import parse_trace
-from nf_helpers import TRACES, build_work_dir
+
+from .nf_helpers import TRACES, build_work_dir
 
 SAMPLE = TRACES / "lifebit_gwas__execution_trace.txt"  # four COMPLETED tasks
 MIXED = TRACES / "openebench_gmi__trace_cached_failed_aborted.txt"  # CACHED, FAILED, ABORTED

@@ -16,7 +16,8 @@ from flowlineage_nextflow.ingest_lineage import ingest_lineage
 from flowlineage_nextflow.ingest_log import ingest_log
 from flowlineage_nextflow.ingest_trace import ingest_trace
 from flowlineage_nextflow.nextflow_log import read_nextflow_log
-from nf_helpers import FIXTURES, RUN, TASK, TRACES, build_lineage_store
+
+from .nf_helpers import FIXTURES, RUN, TASK, TRACES, build_lineage_store
 
 LOGS = FIXTURES / "log"
 LIFEBIT_LOG = LOGS / "lifebit_gwas__.nextflow.log"

@@ -15,7 +15,8 @@ import flowlineage_nextflow
 import pytest
 from flowlineage.db.engine import Instance
 from flowlineage_nextflow.trace import parse_trace
-from nf_helpers import SESSION, TASK, TRACES, build_lineage_store, build_work_dir, full_hash
+
+from .nf_helpers import SESSION, TASK, TRACES, build_lineage_store, build_work_dir, full_hash
 
 TRACE = TRACES / "lifebit_gwas__execution_trace.txt"
 RUN_NAME = "drunk_laplace"

@@ -13,7 +13,6 @@ from typing import Any
 import flowlineage as fl
 import httpx
 import pytest
-from conftest import TOKEN, Receiver
 from flowlineage.db.engine import Instance
 from flowlineage_nextflow import weblog_server as server_module
 from flowlineage_nextflow.ingest_trace import ingest_trace
@@ -21,8 +20,8 @@ from flowlineage_nextflow.trace import parse_trace
 from flowlineage_nextflow.weblog_events import parse_weblog_event
 from flowlineage_nextflow.weblog_ingest import record_events
 from flowlineage_nextflow.weblog_server import MAX_BODY, WeblogWriter
-from nf_helpers import TRACES, weblog_events
-from test_ingest_trace import counts
+
+from .nf_helpers import TOKEN, TRACES, Receiver, counts, weblog_events
 
 REPLAYED = TRACES / "openproblems__execution_trace_217rows.txt"  # retries and failures
 

@@ -26,6 +26,8 @@ from prefect.runtime import task_run as runtime_task_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.asyncutils import run_coro_as_sync
 
+from .prefect_flows import Stop, cached_flow, crashing_flow
+
 
 def _flow_run(state: State[Any]) -> FlowRun:
     """The flow run (as the Prefect API has it) that ended in ``state``."""
@@ -193,20 +195,6 @@ def test_retried_flow_is_restarted_then_completed(instance: Instance) -> None:
     assert fl.Run.filter(reference_type=FLOW_RUN).count() == 1
 
 
-class Stop(BaseException):
-    """Not an Exception: Prefect reports the run as Crashed."""
-
-
-@task
-def crashing() -> None:
-    raise Stop()
-
-
-@flow
-def crashing_flow() -> None:
-    crashing()
-
-
 def test_crash_is_aborted(instance: Instance) -> None:
     with pytest.raises(Stop):
         crashing_flow()
@@ -228,19 +216,6 @@ def test_invalid_parameters_still_recorded(instance: Instance) -> None:
 
 
 # ---------------------------------------------------------------- caching
-
-
-@task(persist_result=True, cache_key_fn=lambda ctx, params: f"fl-{params['token']}")
-def cached_write(token: str, out_dir: Path) -> Path:
-    out = out_dir / "cached.txt"
-    out.write_text(f"content {token}")
-    return out
-
-
-@flow
-def cached_flow(token: str, out_dir: Path) -> tuple[str, str]:
-    state = cached_write(token, out_dir, return_state=True)
-    return str(state.state_details.task_run_id), state.name or ""
 
 
 def test_cached_task_links_recreated_outputs(instance: Instance, tmp_path: Path) -> None:

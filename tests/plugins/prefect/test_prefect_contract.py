@@ -13,7 +13,8 @@ from flowlineage_prefect import FLOW_RUN, TASK_RUN, flow, task
 from flowlineage_prefect._adapter import _MARK
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import State
-from test_prefect_adapter import Stop, cached_flow, crashing_flow
+
+from .prefect_flows import Stop, cached_flow, crashing_flow
 
 
 @task

@@ -7,7 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from smk_helpers import SNAKEMAKE, Runner, write_workflow
+
+from .smk_helpers import SNAKEMAKE, Runner, write_workflow
 
 
 @pytest.fixture

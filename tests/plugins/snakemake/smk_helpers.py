@@ -7,6 +7,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import flowlineage as fl
+
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 SNAKEFILE = """\
 configfile: "config.yaml"
@@ -54,3 +56,17 @@ def write_workflow(workdir: Path, samples: list[str], snakefile: str = SNAKEFILE
     for s in samples:
         (workdir / "data" / f"{s}.txt").write_text(f"sample {s}\n" * 3)
     return workdir
+
+
+def invocations() -> list[fl.Run]:
+    return fl.Run.filter(reference_type="snakemake_workflow").order_by("id").all()
+
+
+def jobs_of(invocation: fl.Run) -> dict[str, fl.Run]:
+    """The job runs of an invocation by name (``count[sample=a]``)."""
+    runs = fl.Run.filter(initiated_by_run_id=invocation.id, reference_type="snakemake_job")
+    return {r.name or "": r for r in runs.all()}
+
+
+def keys(artifacts: list[fl.Artifact]) -> set[str]:
+    return {a.key or "" for a in artifacts}

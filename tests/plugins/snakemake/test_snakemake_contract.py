@@ -7,7 +7,8 @@ from pathlib import Path
 import flowlineage as fl
 import pytest
 from adapter_contract import AdapterContractSuite
-from smk_helpers import Runner, write_workflow
+
+from .smk_helpers import Runner, write_workflow
 
 FAILING = (
     'rule all:\n    input: "ok.txt", "after_bad.txt"\n'

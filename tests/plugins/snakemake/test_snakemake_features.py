@@ -6,8 +6,8 @@ from pathlib import Path
 
 import flowlineage as fl
 from flowlineage.db.engine import Instance
-from smk_helpers import Runner
-from test_snakemake_lineage import invocations, jobs_of, keys
+
+from .smk_helpers import Runner, invocations, jobs_of, keys
 
 # in the style of Snakemake's tests/test_checkpoints: a checkpoint writes a directory()
 # whose files decide, once it ran, which jobs the aggregation needs

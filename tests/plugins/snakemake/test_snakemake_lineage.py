@@ -14,23 +14,10 @@ import flowlineage as fl
 import pytest
 from flowlineage.db.engine import Instance
 from flowlineage.storage.hashing import hash_file
-from smk_helpers import SNAKEFILE, SNAKEMAKE, Runner, write_workflow
+
+from .smk_helpers import SNAKEFILE, SNAKEMAKE, Runner, invocations, jobs_of, keys, write_workflow
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-
-
-def invocations() -> list[fl.Run]:
-    return fl.Run.filter(reference_type="snakemake_workflow").order_by("id").all()
-
-
-def jobs_of(invocation: fl.Run) -> dict[str, fl.Run]:
-    """The job runs of an invocation by name (``count[sample=a]``)."""
-    runs = fl.Run.filter(initiated_by_run_id=invocation.id, reference_type="snakemake_job")
-    return {r.name or "": r for r in runs.all()}
-
-
-def keys(artifacts: list[fl.Artifact]) -> set[str]:
-    return {a.key or "" for a in artifacts}
 
 
 def test_workflow_is_recorded(instance: Instance, workflow: Path, run_snakemake: Runner) -> None:

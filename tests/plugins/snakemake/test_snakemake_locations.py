@@ -9,7 +9,8 @@ from pathlib import Path
 
 import flowlineage as fl
 from flowlineage.db.engine import Instance
-from smk_helpers import Runner
+
+from .smk_helpers import Runner
 
 FLOWLINEAGE = Path(sys.executable).with_name("flowlineage")
 SNAKEFILE = """\
