@@ -12,9 +12,10 @@ from typing import Any
 import flowlineage as fl
 import httpx
 import pytest
-from conftest import Receiver
 from flowlineage.errors import ConfigurationError
 from flowlineage_nextflow.weblog_server import create_app, server_config
+
+from .nf_helpers import Receiver
 
 
 def _connect(receiver: Receiver) -> socket.socket:
@@ -117,7 +118,7 @@ def test_loopback_needs_no_token(host: str) -> None:
 
 
 def test_serve_refuses_an_exposed_host_without_a_token(fl_home: Path) -> None:
-    from test_nextflow_cli import cli
+    from .test_nextflow_cli import cli
 
     result = cli("nextflow", "serve", "--host", "0.0.0.0", "--port", "1")
     assert result.exit_code != 0

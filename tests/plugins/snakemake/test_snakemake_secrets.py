@@ -8,8 +8,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from flowlineage.db.engine import Instance
-from smk_helpers import Runner
-from test_snakemake_lineage import invocations, jobs_of
+
+from .smk_helpers import Runner, invocations, jobs_of
 
 SECRETS_SNAKEFILE = """\
 rule all:
