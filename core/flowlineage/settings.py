@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass
@@ -62,3 +63,14 @@ def writable_folder(path: Path, role: str, setting: str) -> None:
 def hide_password(url: str) -> str:
     """A database URL (even one SQLAlchemy cannot parse) with its password masked."""
     return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or address to listen on) is only reachable from this machine:
+    ``localhost``, 127.0.0.0/8 or ::1."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

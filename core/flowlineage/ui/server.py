@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from typing import TYPE_CHECKING
 
+from ..settings import is_loopback
 from .app import create_app
 from .queries import ValidationError
 
@@ -19,15 +19,6 @@ TIMEOUT_KEEP_ALIVE = 5
 MAX_INCOMPLETE_EVENT_SIZE = 16 * 1024
 TIMEOUT_GRACEFUL_SHUTDOWN = 5
 
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is ``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_options(host: str, port: int, token: str | None) -> str | None:

@@ -21,7 +21,6 @@ import asyncio
 import base64
 import binascii
 import hmac
-import ipaddress
 import logging
 import queue
 import threading
@@ -30,6 +29,7 @@ from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+from flowlineage.adapters import is_loopback
 from flowlineage.errors import ConfigurationError, FlowlineageError, IngestionError
 
 from .weblog_events import WeblogEvent, parse_weblog_event
@@ -163,15 +163,6 @@ def refusal(exc: BaseException) -> tuple[int, str]:
     logger.warning("weblog event refused: %s: %s", type(exc).__name__, exc)
     return 422, f"the event cannot be recorded ({type(exc).__name__})"
 
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (a name or address to listen on) is only reachable locally."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_exposure(host: str, token: str | None) -> None:
