@@ -102,7 +102,10 @@ class Adapter:
     """Names of marker files it writes into output folders (never part of their content)."""
 
 
-PYTHON = Adapter("python", "python", (), ("#fef3c7", "#b45309"))
+PYTHON_COLOR = ("#fef3c7", "#b45309")
+UNKNOWN_COLOR = ("#f1f5f9", "#334155")
+"""Fill and stroke of runs whose adapter names no colour."""
+PYTHON = Adapter("python", "python", (), PYTHON_COLOR)
 """Runs of plain scripts tracked with ``track()``: the core's own orchestrator."""
 
 
@@ -149,8 +152,8 @@ def orchestrator_of(reference_type: str | None, transform_key: str,
 
 def orchestrator_colors() -> dict[str, tuple[str, str]]:
     """Fill and stroke colours by orchestrator (adapters without colours get grey)."""
-    colors = {a.orchestrator: a.color or ("#f1f5f9", "#334155") for a in adapters()}
-    colors[PYTHON.orchestrator] = PYTHON.color or ("#fef3c7", "#b45309")
+    colors = {a.orchestrator: a.color or UNKNOWN_COLOR for a in adapters()}
+    colors[PYTHON.orchestrator] = PYTHON_COLOR
     return colors
 
 

@@ -16,12 +16,11 @@ from html import escape
 from importlib.resources import files
 from typing import Any
 
-from ..plugins import PYTHON, orchestrator_colors
+from ..plugins import PYTHON, UNKNOWN_COLOR, orchestrator_colors
 from .graph import ARTIFACT_COLORS, COLLECTION_COLORS, STATUS_STROKES
 
 SCRIPTS = ("vendor/cytoscape.min.js", "vendor/cytoscape-dagre.min.js", "graph.js")
 STYLESHEET = "viewer.css"
-UNKNOWN_COLORS = ("#f1f5f9", "#334155")
 _CSS_COLOR = re.compile(r"#[0-9a-fA-F]{3,8}|[a-zA-Z]{3,20}")
 _SCRIPT_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
                    0x2028: "\\u2028", 0x2029: "\\u2029"}
@@ -82,7 +81,7 @@ def _css_color(value: str, fallback: str) -> str:
 def palette() -> dict[str, Any]:
     """What the viewer draws with: run colours by orchestrator (from the adapters), artifact
     and collection colours, strokes of failed runs."""
-    runs = {name: [_css_color(fill, UNKNOWN_COLORS[0]), _css_color(stroke, UNKNOWN_COLORS[1])]
+    runs = {name: [_css_color(fill, UNKNOWN_COLOR[0]), _css_color(stroke, UNKNOWN_COLOR[1])]
             for name, (fill, stroke) in orchestrator_colors().items()}
     return {"runs": runs, "default_run": runs[PYTHON.orchestrator],
             "artifact": list(ARTIFACT_COLORS), "collection": list(COLLECTION_COLORS),
