@@ -36,6 +36,7 @@ _EXPORTS = {  # public name -> (module, attribute); loaded on first use
     "link_run_inputs": ("db.upserts", "link_run_inputs"),
     "link_run_results": ("db.upserts", "link_run_results"),
     "notify": ("plugins", "notify"),
+    "open_regular": ("storage.files", "open_regular"),
     "orchestrator_of": ("plugins", "orchestrator_of"),
     "parse_since": ("cli.common", "parse_since"),
     "print_json": ("cli.common", "print_json"),
@@ -47,6 +48,7 @@ _EXPORTS = {  # public name -> (module, attribute); loaded on first use
     "redact_text": ("tracking.redact", "redact_text"),
     "register_storage": ("storage.roots", "register_storage"),
     "require": ("optional", "require"),
+    "require_regular": ("storage.files", "require_regular"),
     "reset_current_run": ("tracking.state", "reset_current_run"),
     "run_ids_with_feature": ("db.upserts", "run_ids_with_feature"),
     "RunStatus": ("db.enums", "RunStatus"),
@@ -56,6 +58,7 @@ _EXPORTS = {  # public name -> (module, attribute); loaded on first use
     "suffix": ("storage.keys", "suffix"),
     "upsert_runs": ("db.upserts", "upsert_runs"),
     "utcnow": ("db.schema", "utcnow"),
+    "walk_files": ("storage.files", "walk_files"),
 }
 
 __all__ = [
@@ -82,6 +85,7 @@ __all__ = [
     "link_run_inputs",
     "link_run_results",
     "notify",
+    "open_regular",
     "orchestrator_of",
     "parse_since",
     "print_json",
@@ -93,6 +97,7 @@ __all__ = [
     "register_artifacts",
     "register_storage",
     "require",
+    "require_regular",
     "reset_current_run",
     "run_ids_with_feature",
     "RunStatus",
@@ -102,6 +107,7 @@ __all__ = [
     "suffix",
     "upsert_runs",
     "utcnow",
+    "walk_files",
 ]
 
 if TYPE_CHECKING:
@@ -128,6 +134,7 @@ if TYPE_CHECKING:
     from .run.run import get_current_run
     from .run.transform import get_or_create_transform
     from .settings import is_loopback
+    from .storage.files import open_regular, require_regular, walk_files
     from .storage.hashing import hash_bytes, hash_file, hash_folder
     from .storage.keys import key_for_path, suffix
     from .storage.roots import register_storage

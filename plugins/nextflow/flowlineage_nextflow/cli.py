@@ -87,9 +87,11 @@ def ingest_log_cmd(
 ) -> None:
     """Record workflow runs' session, name, times, status and error from Nextflow logs."""
     from .ingest_log import ingest_log
+    from .nextflow_log import read_nextflow_log
 
+    parsed = [read_nextflow_log(log) for log in logs]  # all read first: a bad one writes nothing
     _connect()
-    for log in logs:
+    for log in parsed:
         _report(ingest_log(log, pipeline=pipeline), as_json)
 
 
