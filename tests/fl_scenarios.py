@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import flowlineage as fl
@@ -48,7 +48,6 @@ class Figures:
     corrupted: int = 0
     refused: int = 0
     """Saves refused with a clean error (``ContentChanged``): allowed, and counted."""
-    notes: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         """One line for a summary table."""

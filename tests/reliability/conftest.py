@@ -13,7 +13,7 @@ _FIGURES = pytest.StashKey[list[Figures]]()
 
 
 @pytest.fixture
-def record(request: pytest.FixtureRequest) -> Callable[[Figures], Figures]:
+def summary(request: pytest.FixtureRequest) -> Callable[[Figures], Figures]:
     """Keep a scenario's figures for the summary; returns them."""
     def keep(figures: Figures) -> Figures:
         request.config.stash.setdefault(_FIGURES, []).append(figures)
