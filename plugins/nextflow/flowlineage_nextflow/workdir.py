@@ -82,7 +82,11 @@ class WorkTree:
                 if os.path.islink(path):
                     task.inputs.extend(_files_at(path))
                 elif name in files:
-                    require_regular(path)
+                    try:
+                        st = os.stat(path)
+                    except FileNotFoundError:
+                        continue  # removed since listed
+                    require_regular(path, st)
                     task.outputs.append(path)
             dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(here, d))]
         return task
