@@ -131,7 +131,7 @@ def test_public_names() -> None:
         "Branch", "HEARTBEAT_SECONDS", "Instance", "RunStatus", "cli_connect", "cli_progress",
         "current_run", "end_run",
         "ensure_connected", "get_current_run", "get_instance", "get_or_create_transform",
-        "hash_bytes", "hash_file", "hash_folder", "hook", "hookimpl", "is_loopback", "key_for_path",
+        "hash_bytes", "hash_file", "hash_folder", "hook", "hookimpl", "is_loopback", "key_for_path", "listen",
         "link_inputs", "link_recreated", "link_run_inputs", "link_run_results", "notify",
         "orchestrator_of", "parse_since", "print_json", "record_locations", "redact_args",
         "redact_command", "redact_params", "redact_text", "register_artifacts",
