@@ -31,6 +31,7 @@ _EXPORTS = {  # public name -> (module, attribute); loaded on first use
     "Instance": ("db.engine", "Instance"),
     "key_for_path": ("storage.keys", "key_for_path"),
     "is_loopback": ("settings", "is_loopback"),
+    "listen": ("settings", "listen"),
     "link_inputs": ("tracking.inputs", "link_inputs"),
     "link_recreated": ("db.upserts", "link_recreated"),
     "link_run_inputs": ("db.upserts", "link_run_inputs"),
@@ -80,6 +81,7 @@ __all__ = [
     "Instance",
     "key_for_path",
     "is_loopback",
+    "listen",
     "link_inputs",
     "link_recreated",
     "link_run_inputs",
@@ -133,7 +135,7 @@ if TYPE_CHECKING:
     from .plugins import hook, notify, orchestrator_of
     from .run.run import get_current_run
     from .run.transform import get_or_create_transform
-    from .settings import is_loopback
+    from .settings import is_loopback, listen
     from .storage.files import open_regular, require_regular, walk_files
     from .storage.hashing import hash_bytes, hash_file, hash_folder
     from .storage.keys import key_for_path, suffix

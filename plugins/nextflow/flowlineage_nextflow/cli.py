@@ -127,6 +127,8 @@ def serve_cmd(
 
     check_exposure(host, token)  # before connecting: nothing to undo
     _connect()
-    typer.echo(f"flowlineage weblog receiver on http://{host}:{port}/"
-               + ("<token>" if token else ""), err=True)
-    serve(host=host, port=port, token=token, pipeline=pipeline)
+    def ready(bound: int) -> None:
+        typer.echo(f"flowlineage weblog receiver on http://{host}:{bound}/"
+                   + ("<token>" if token else ""), err=True)
+
+    serve(host=host, port=port, token=token, pipeline=pipeline, ready=ready)
