@@ -19,11 +19,11 @@ import flowlineage as fl
 import pytest
 from flowlineage_nextflow.trace import parse_trace
 
-from .nf_helpers import LINEAGE, TRACES, Workspace, build_lineage_store, build_work_dir, counts
+from .nf_helpers import FIXTURES, TRACES, Workspace, build_lineage_store, build_work_dir, counts
 
 SCRIPT = Path(sys.executable).with_name("flowlineage")
 TRACE = TRACES / "lifebit_gwas__execution_trace.txt"
-LOG = LINEAGE.parent / "log" / "lifebit_gwas__.nextflow.log"
+LOG = FIXTURES / "log" / "lifebit_gwas__.nextflow.log"
 
 
 def _fifo(path: Path) -> Path:
