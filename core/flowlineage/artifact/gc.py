@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from ..db import tables
 from ..db.engine import get_instance
-from ..errors import StorageError
+from ..errors import StorageError, ValidationError
 from ..storage.backends import FsspecBackend, LocalBackend, _remote_errors
 from ..storage.roots import Storage, roots
 from ..storage.snapshot import STAGING
@@ -52,12 +52,10 @@ def find_garbage(grace: timedelta = DEFAULT_GRACE) -> list[Garbage]:
     """The unreferenced copies under every storage root's ``.flowlineage/`` folder that
     were last modified more than ``grace`` ago, oldest first."""
     if grace < timedelta(0):
-        raise StorageError(f"the grace period must not be negative (got {grace})")
+        raise ValidationError(f"the grace period must not be negative (got {grace})")
     cutoff = datetime.now(UTC) - grace
     found: list[Garbage] = []
     for storage in roots():
-        if storage.type not in ("local", "s3"):
-            continue
         candidates = [g for g in _managed_files(storage) if g.modified < cutoff]
         if candidates:  # listed first: a copy saved meanwhile is young, or its key is read
             referenced = _referenced_entries(storage)

@@ -82,7 +82,7 @@ def open_run(run: Any) -> None:
     _current.set(run)
     with lock:
         _open_runs[run.id] = (run, os.getpid())
-        _previous_env[run.id] = os.environ.get(RUN_ENV)
+        _previous_env.setdefault(run.id, os.environ.get(RUN_ENV))  # once: track() may reopen
         os.environ[RUN_ENV] = run.uid
         if threading.current_thread() is threading.main_thread():
             _process_run = run
