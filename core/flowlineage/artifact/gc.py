@@ -40,12 +40,17 @@ class Garbage:
     storage: Storage
     key: str
     size: int
-    modified: datetime
+    mtime: float  # POSIX seconds
 
     @property
     def path(self) -> str:
         """Full path or URL."""
         return f"{self.storage.root}/{self.key}"
+
+    @property
+    def modified(self) -> datetime:
+        """When it was last modified."""
+        return datetime.fromtimestamp(self.mtime, UTC)
 
 
 def find_garbage(grace: timedelta = DEFAULT_GRACE) -> list[Garbage]:
@@ -53,14 +58,14 @@ def find_garbage(grace: timedelta = DEFAULT_GRACE) -> list[Garbage]:
     were last modified more than ``grace`` ago, oldest first."""
     if grace < timedelta(0):
         raise ValidationError(f"the grace period must not be negative (got {grace})")
-    cutoff = datetime.now(UTC) - grace
+    cutoff = (datetime.now(UTC) - grace).timestamp()
     found: list[Garbage] = []
     for storage in roots():
-        candidates = [g for g in _managed_files(storage) if g.modified < cutoff]
-        if candidates:  # listed first: a copy saved meanwhile is young, or its key is read
+        old = [f for f in _managed_files(storage) if f[2] < cutoff]
+        if old:  # listed first: a copy saved meanwhile is young, or its key is read
             referenced = _referenced_entries(storage)
-            found += [g for g in candidates if _entry(g.key) not in referenced]
-    return sorted(found, key=lambda g: g.modified)
+            found += [Garbage(storage, *f) for f in old if _entry(f[0]) not in referenced]
+    return sorted(found, key=lambda g: g.mtime)
 
 
 def collect_garbage(grace: timedelta = DEFAULT_GRACE, dry_run: bool = False) -> list[Garbage]:
@@ -87,30 +92,30 @@ def _is_managed(key: str) -> bool:
     return _UID_NAMED.match(parts[1]) is not None
 
 
-def _managed_files(storage: Storage) -> Iterator[Garbage]:
+def _managed_files(storage: Storage) -> Iterator[tuple[str, int, float]]:
+    """Key, size and modification time (POSIX seconds) of each managed file."""
     backend = storage.backend
     if isinstance(backend, LocalBackend):
-        yield from _local_files(storage)
+        yield from _local_files(storage.root)
     elif isinstance(backend, FsspecBackend):
-        yield from _remote_files(storage, backend)
+        yield from _remote_files(backend)
 
 
-def _local_files(storage: Storage) -> Iterator[Garbage]:
-    top = Path(storage.root) / VIRTUAL_PREFIX
-    for folder, _dirs, files in os.walk(top):
-        for name in files:
-            path = Path(folder, name)
-            key = path.relative_to(storage.root).as_posix()
-            if not _is_managed(key):
+def _local_files(root: str) -> Iterator[tuple[str, int, float]]:
+    start = len(root) + 1
+    for folder, _dirs, names in os.walk(os.path.join(root, VIRTUAL_PREFIX)):
+        for name in names:
+            path = f"{folder}/{name}"
+            if not _is_managed(path[start:]):
                 continue
             try:
-                st = path.lstat()
+                st = os.lstat(path)
             except FileNotFoundError:  # removed meanwhile (a save moved it from staging)
                 continue
-            yield Garbage(storage, key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
+            yield path[start:], st.st_size, st.st_mtime
 
 
-def _remote_files(storage: Storage, backend: FsspecBackend) -> Iterator[Garbage]:
+def _remote_files(backend: FsspecBackend) -> Iterator[tuple[str, int, float]]:
     top = backend.path(VIRTUAL_PREFIX)
     prefix = top.split("://", 1)[-1][: -len(VIRTUAL_PREFIX)]
     with _remote_errors(f"list {top}"):
@@ -121,7 +126,7 @@ def _remote_files(storage: Storage, backend: FsspecBackend) -> Iterator[Garbage]
         modified = info.get("LastModified") or info.get("mtime")
         if not _is_managed(key) or not isinstance(modified, datetime):
             continue  # without a modification time, never old enough
-        yield Garbage(storage, key, int(info.get("size") or 0), modified.astimezone(UTC))
+        yield key, int(info.get("size") or 0), modified.timestamp()
 
 
 def _referenced_entries(storage: Storage) -> set[str]:
@@ -142,7 +147,7 @@ def _delete(item: Garbage) -> None:
         return
     path = Path(item.storage.root) / item.key
     try:
-        if datetime.fromtimestamp(path.lstat().st_mtime, UTC) != item.modified:
+        if path.lstat().st_mtime != item.mtime:
             return  # written again since it was listed (a save retrying this uid)
         path.unlink()
     except FileNotFoundError:
