@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -50,9 +51,14 @@ def test_fork_child_exiting_0_leaves_the_failing_parent_run_errored(
     assert fl.Run.get(out.split()[0]).status == "errored"
 
 
-def test_fork_child_exiting_1_does_not_end_the_parent_run(
-        any_instance: Instance, tmp_path: Path) -> None:
-    body = ("assert in_child(lambda: sys.exit(1)) == 1\n"
+@pytest.mark.parametrize(("child", "child_code"), [
+    ("lambda: sys.exit(1)", 1),
+    ("lambda: int('not a number')", 1),  # an unhandled exception: the child's excepthook
+    ("lambda: os.kill(os.getpid(), signal.SIGTERM)", -signal.SIGTERM),
+])
+def test_fork_child_ending_badly_does_not_end_the_parent_run(
+        any_instance: Instance, tmp_path: Path, child: str, child_code: int) -> None:
+    body = (f"import signal\nassert in_child({child}) == {child_code}\n"
             "print(fl.Run.get(run.uid).status, flush=True)\n")
     code, out, err = _run_script(any_instance, tmp_path, body)
     assert code == 0, err
