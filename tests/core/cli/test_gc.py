@@ -93,28 +93,39 @@ def test_gc_removes_old_unreferenced_copies_only(instance: Instance, tmp_path: P
     kept_v2 = fl.Artifact(_file(tmp_path, "b.csv"), key="kept.csv").save()
     trashed = fl.Artifact(_file(tmp_path, "c.csv"), key="trashed.csv").save()
     trashed.delete()  # in the trash: still referenced
+    _file(tmp_path, "folder/x.txt")
+    _file(tmp_path, "folder/sub/y.txt")
+    folder = Path(fl.Artifact(tmp_path / "folder", key="folder").save().path)
+    gone = fl.Artifact(_file(tmp_path, "d.csv"), key="gone.csv").save()
+    gone.delete(permanent=True, storage=False)  # the record is gone, its copy stays
+    gone_copy = Path(gone.path)
     in_place = fl.Artifact(_file(root, "data/in_place.csv")).save()
     assert not in_place._key_is_virtual
     stray = _file(root, "data/stray.csv")  # a user's file, never registered
     unknown = _file(root, ".flowlineage/notes.txt")  # not a name flowlineage writes
-    staged = _file(root, ".flowlineage/staging/tmpkilled")  # a killed save's staged copy
+    staged = _file(root, ".flowlineage/staging/tmpkilled/sub/y.txt")  # a killed folder save
     old_orphan = Path(_killed_save(tmp_path, "old.csv"))
     young_orphan = Path(_killed_save(tmp_path, "young.csv"))
     referenced = [Path(a.path) for a in (kept, kept_v2, trashed, in_place)]
-    _age(*referenced, stray, unknown, staged, old_orphan)
+    referenced += [p for p in folder.rglob("*") if p.is_file()]  # a folder's files
+    assert len(referenced) == 6
+    _age(*referenced, stray, unknown, staged, old_orphan, gone_copy)
 
     dry = _json(_cli("gc", "--dry-run", "--json"))
-    assert {g["path"] for g in dry["garbage"]} == {str(old_orphan), str(staged)}
-    assert dry["files"] == 2 and dry["bytes"] == old_orphan.stat().st_size + staged.stat().st_size
+    garbage = [old_orphan, staged, gone_copy]
+    assert {g["path"] for g in dry["garbage"]} == {str(p) for p in garbage}
+    assert dry["files"] == 3 and dry["bytes"] == sum(p.stat().st_size for p in garbage)
     table = _cli("gc", "--dry-run")
     assert table.exit_code == 0 and str(old_orphan.name) in table.stdout
-    assert "2 unreferenced file(s), would free" in table.stderr
-    assert old_orphan.exists() and staged.exists()
+    assert "3 unreferenced file(s), would free" in table.stderr
+    assert all(p.exists() for p in garbage)
 
     result = _cli("gc")
     assert result.exit_code == 0, result.output
-    assert f"2 unreferenced file(s), freed {dry['bytes']} B" in result.stderr
-    assert not old_orphan.exists() and not staged.exists()
+    assert f"3 unreferenced file(s), freed {dry['bytes']} B" in result.stderr
+    assert not any(p.exists() for p in garbage)
+    assert not (root / ".flowlineage/staging/tmpkilled").exists()  # emptied folders go too
+    assert (root / ".flowlineage/staging").is_dir()
     for path in (*referenced, stray, unknown, young_orphan):
         assert path.exists(), path
     assert Path(fl.Artifact.get(kept_v2.uid).path).read_text() == "b.csv\n"
