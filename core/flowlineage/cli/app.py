@@ -2,7 +2,7 @@
 
 ``flowlineage init|info``, ``runs list|show|reap|delete``,
 ``artifacts list|show|delete|restore``, ``collections list|show``, ``transforms list|show``,
-``search``, ``lineage``, ``status``, ``check``, ``demo``, ``ui`` and the subcommands plugins
+``search``, ``lineage``, ``status``, ``check``, ``gc``, ``demo``, ``ui`` and the subcommands plugins
 add through ``flowlineage_register_commands``. User errors (any ``FlowlineageError`` and bad
 arguments) print one line and exit with code 2; ``--debug`` shows the traceback instead.
 """
@@ -31,6 +31,7 @@ from ..storage.roots import Storage
 from ..ui.cli import ui_command
 from .common import STATE, cells, connect, console, print_json
 from .demo import run_demo
+from .gc import gc_cmd
 from .paths import check_cmd, resolve_path_or_node, status_cmd
 from .records import artifacts_app, collections_app, runs_app
 from .search import search_cmd
@@ -245,6 +246,7 @@ def build_app() -> typer.Typer:
     app.command("lineage")(lineage_cmd)
     app.command("status")(status_cmd)
     app.command("check")(check_cmd)
+    app.command("gc")(gc_cmd)
     app.command("ui")(ui_command)
     caller = get_plugin_manager().hook.flowlineage_register_commands
     for impl in caller.get_hookimpls():  # one by one: a broken plugin must not break the CLI
