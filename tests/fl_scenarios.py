@@ -22,9 +22,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import flowlineage as fl
+from flowlineage.artifact.gc import collect_garbage
 from flowlineage.db import tables
 from flowlineage.db.engine import Instance
 from flowlineage.errors import ContentChanged
@@ -48,12 +50,15 @@ class Figures:
     corrupted: int = 0
     refused: int = 0
     """Saves refused with a clean error (``ContentChanged``): allowed, and counted."""
+    collected: int = 0
+    """Orphaned copies ``flowlineage gc`` removed before the audit (killed writers)."""
 
     def line(self) -> str:
         """One line for a summary table."""
         return (f"{self.scenario:<44} writers {self.writers:>3}  saves {self.saves:>6}  "
                 f"lost {self.lost}  duplicated {self.duplicated}  orphaned {self.orphaned}  "
-                f"corrupted {self.corrupted}  refused {self.refused}")
+                f"corrupted {self.corrupted}  refused {self.refused}  "
+                f"collected by gc {self.collected}")
 
     def faults(self) -> dict[str, int]:
         """The non-zero fault counts (empty when nothing was lost, duplicated, orphaned or
@@ -324,7 +329,8 @@ def truncated_while_hashed(inst: Instance, tmp: Path, saves: int,
 def killed_during_bulk_saves(inst: Instance, tmp: Path, kills: int, per: int) -> Figures:
     """``kills`` times: a process bulk-saving batches of ``per`` files is SIGKILLed after
     its first batch. No row may point at missing or wrong bytes; copies the killed process
-    made but did not record are counted as orphaned (storage first: ``gc`` removes them)."""
+    made but did not record (storage comes first) are removed by ``gc``, which must leave
+    no orphan and take nothing recorded."""
     figures = Figures(f"SIGKILL during bulk saves, {inst.dialect}", kills, 0)
     for k in range(kills):
         proc = launch("batches", inst, tmp / f"killed-{k}", per)
@@ -335,6 +341,7 @@ def killed_during_bulk_saves(inst: Instance, tmp: Path, kills: int, per: int) ->
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
     figures.saves = fl.Artifact.filter(suffix=".txt").count()
+    figures.collected = len(collect_garbage(timedelta(0)))
     return audit(inst, figures)
 
 

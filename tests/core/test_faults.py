@@ -76,7 +76,7 @@ def test_sigkill_during_bulk_saves_leaves_no_row_without_its_bytes(
 ) -> None:
     figures = sc.killed_during_bulk_saves(any_instance, tmp_path, kills=2, per=50)
     assert figures.saves >= 50
-    assert figures.lost == figures.duplicated == figures.corrupted == 0, figures.line()
+    assert not figures.faults(), figures.line()  # gc took the killed writers' copies
 
 
 def test_s3_stopped_mid_upload_then_retry(s3_instance: Instance, s3_server: S3Server,
