@@ -15,16 +15,20 @@ in Python; the records are loaded by id, the ids sent as one parameter.
 
 from __future__ import annotations
 
+import gc
 import json
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import ARRAY, Integer, any_, bindparam, column, func, select, text
+from sqlalchemy import ARRAY, Integer, Table, any_, bindparam, column, func, select, text
+from sqlalchemy.orm import Session
 
 from ..db import tables
 from ..db.engine import get_instance
-from ..db.record import entity
+from ..db.record import detached_records, entity
 from .edges import node_dicts
 
 Direction = Literal["upstream", "downstream"]
@@ -169,30 +173,47 @@ def walk(kind: str, node_id: int, direction: Direction, depth: int | None = None
         params["max_depth"] = depth
     inst = get_instance()
     sql = _sql(inst.dialect, direction, limited=depth is not None)
-    with inst.read() as s:
-        found = [((k1, i1), (k2, i2), kind_) for kind_, k1, i1, k2, i2 in
-                 s.execute(text(sql).bindparams(**params))]
-        distance = _distances(start, found, direction, depth)
-        records: dict[Node, Any] = {}
-        for table in (tables.run, tables.artifact):
-            ids = [i for k, i in distance if k == table.name]
-            if ids:
-                cls = entity(table)
-                for record in s.scalars(select(cls).where(_among(inst.dialect, cls.id, ids))):
+    with _gc_paused():
+        with inst.read() as s:
+            found = [((k1, i1), (k2, i2), kind_) for kind_, k1, i1, k2, i2 in
+                     s.execute(text(sql).bindparams(**params))]
+            distance = _distances(start, found, direction, depth)
+            records: dict[Node, Any] = {}
+            for table in (tables.run, tables.artifact):
+                ids = [i for k, i in distance if k == table.name]
+                for record in _load(s, inst.dialect, table, ids):
                     records[(table.name, record.id)] = record
-        tf_ids = sorted({r.transform_id for (k, _), r in records.items() if k == "run"})
-        tf_cls = entity(tables.transform)
-        transforms = {t.id: t for t in s.scalars(
-            select(tf_cls).where(_among(inst.dialect, tf_cls.id, tf_ids)))} if tf_ids else {}
-    result = Lineage(start, direction, transforms=transforms, start_record=records.get(start))
-    result.all_edges = sorted({e for e in found if e[0] in records and e[1] in records})
-    for node, record in records.items():
-        d = distance[node]
-        if d:
-            (result.runs if node[0] == "run" else result.artifacts).append((record, d))
-    result.runs.sort(key=lambda x: (x[1], x[0].id))
-    result.artifacts.sort(key=lambda x: (x[1], x[0].id))
+            tf_ids = sorted({r.transform_id for (k, _), r in records.items() if k == "run"})
+            transforms = {t.id: t for t in _load(s, inst.dialect, tables.transform, tf_ids)}
+        result = Lineage(start, direction, transforms=transforms,
+                         start_record=records.get(start))
+        result.all_edges = sorted({e for e in found if e[0] in records and e[1] in records})
+        for node in sorted(records, key=lambda n: (distance[n], n[1])):  # nearest first
+            if node != start:
+                (result.runs if node[0] == "run" else result.artifacts).append(
+                    (records[node], distance[node]))
     return result
+
+
+def _load(s: Session, dialect: str, table: Table, ids: list[int]) -> list[Any]:
+    """The records of ``table`` with these ids, in one statement (none without ids)."""
+    if not ids:
+        return []
+    rows = s.execute(select(table).where(_among(dialect, table.c.id, ids))).all()
+    return detached_records(entity(table), rows)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No garbage collection while a walk builds its many acyclic objects: each pass over
+    the young objects would otherwise cost as much as building them."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _among(dialect: str, col: Any, ids: list[int]) -> Any:
