@@ -80,7 +80,7 @@ _HOPS: dict[str, tuple[_Hop, ...]] = {
 }
 
 
-def _sql(dialect: str, direction: Direction, limited: bool) -> str:
+def walk_sql(dialect: str, direction: Direction, limited: bool) -> str:
     """The walk and the edges of every reached node in the walk's direction.
 
     The recursive part references the walk once per step, as PostgreSQL requires: there a
@@ -172,11 +172,11 @@ def walk(kind: str, node_id: int, direction: Direction, depth: int | None = None
     if depth is not None:
         params["max_depth"] = depth
     inst = get_instance()
-    sql = _sql(inst.dialect, direction, limited=depth is not None)
+    sql = walk_sql(inst.dialect, direction, limited=depth is not None)
     with _gc_paused():
         with inst.read() as s:
             found = [((k1, i1), (k2, i2), kind_) for kind_, k1, i1, k2, i2 in
-                     s.execute(text(sql).bindparams(**params))]
+                     s.execute(text(sql).bindparams(**params)).all()]
             distance = _distances(start, found, direction, depth)
             records: dict[Node, Any] = {}
             for table in (tables.run, tables.artifact):
