@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from functools import cache
 from typing import TYPE_CHECKING, Any, Self
 
 from sqlalchemy import ColumnElement, Table, delete, select
@@ -158,9 +159,10 @@ def _identifier(value: str) -> str:
     return f"_{name}" if name[0].isdigit() else name
 
 
+@cache
 def entity(table: Table) -> type[Any]:
     """The entity class mapped onto ``table`` (every entity is mapped once ``flowlineage``'s
-    public names are used)."""
+    public names are used); remembered once found."""
     for mapper in Base.registry.mappers:
         if mapper.local_table is table:
             return mapper.class_

@@ -21,9 +21,22 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Literal
 
-from sqlalchemy import ARRAY, Integer, Table, any_, bindparam, column, func, select, text
+from sqlalchemy import (
+    ARRAY,
+    Integer,
+    Select,
+    Table,
+    TextClause,
+    any_,
+    bindparam,
+    column,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session
 
 from ..db import tables
@@ -111,6 +124,12 @@ def walk_sql(dialect: str, direction: Direction, limited: bool) -> str:
             f"{steps}\n), nodes AS (SELECT DISTINCT kind, id FROM walk)\n{edges}")
 
 
+@cache
+def _walk_statement(dialect: str, direction: Direction, limited: bool) -> TextClause:
+    """``walk_sql`` as a statement, parsed once."""
+    return text(walk_sql(dialect, direction, limited))
+
+
 @dataclass
 class Lineage:
     """The result of a walk: runs and artifacts with their distance from the start."""
@@ -172,11 +191,11 @@ def walk(kind: str, node_id: int, direction: Direction, depth: int | None = None
     if depth is not None:
         params["max_depth"] = depth
     inst = get_instance()
-    sql = walk_sql(inst.dialect, direction, limited=depth is not None)
+    statement = _walk_statement(inst.dialect, direction, depth is not None)
     with _gc_paused():
         with inst.read() as s:
             found = [((k1, i1), (k2, i2), kind_) for kind_, k1, i1, k2, i2 in
-                     s.execute(text(sql).bindparams(**params)).all()]
+                     s.execute(statement, params).all()]
             distance = _distances(start, found, direction, depth)
             records: dict[Node, Any] = {}
             for table in (tables.run, tables.artifact):
@@ -199,8 +218,19 @@ def _load(s: Session, dialect: str, table: Table, ids: list[int]) -> list[Any]:
     """The records of ``table`` with these ids, in one statement (none without ids)."""
     if not ids:
         return []
-    rows = s.execute(select(table).where(_among(dialect, table.c.id, ids))).all()
-    return detached_records(entity(table), rows)
+    value = ids if dialect == "postgresql" else json.dumps(ids)
+    return detached_records(entity(table), s.execute(_by_ids(dialect, table),
+                                                     {"ids": value}).all())
+
+
+@cache
+def _by_ids(dialect: str, table: Table) -> Select[Any]:
+    """Rows of ``table`` whose id is one of ``:ids``, sent as one parameter whatever their
+    number (an array, or JSON on SQLite); built once, so its cache key is too."""
+    if dialect == "postgresql":
+        return select(table).where(table.c.id == any_(bindparam("ids", type_=ARRAY(Integer))))
+    return select(table).where(table.c.id.in_(select(column("value", Integer)).select_from(
+        func.json_each(bindparam("ids")))))
 
 
 @contextmanager
@@ -214,14 +244,6 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-def _among(dialect: str, col: Any, ids: list[int]) -> Any:
-    """``col`` is one of ``ids``, sent as one parameter whatever their number."""
-    if dialect == "postgresql":
-        return col == any_(bindparam("ids", ids, type_=ARRAY(Integer)))
-    return col.in_(select(column("value", Integer)).select_from(
-        func.json_each(bindparam("ids", json.dumps(ids)))))
 
 
 def _distances(start: Node, edges: list[Edge], direction: Direction,
