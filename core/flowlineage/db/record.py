@@ -183,7 +183,7 @@ def detached_records(cls: type[Any], rows: Iterable[Sequence[Any]]) -> list[Any]
     records = []
     for row in rows:
         record = new()
-        record.__dict__.update(zip(keys, row))
+        record.__dict__.update(zip(keys, row, strict=True))
         instance_state(record).key = identity((row[pk],))
         records.append(record)
     return records

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -90,6 +91,17 @@ def test_walked_records_are_whole_records(any_instance: Instance, tmp_path: Path
     run.params = {"alpha": 1}
     run.save()
     assert fl.Run.get(run.id).params == {"alpha": 1}
+
+
+def test_walks_leave_gc_as_they_found_it(instance: Instance, tmp_path: Path) -> None:
+    arts = make_chain(tmp_path, 2)
+    assert gc.isenabled()
+    assert len(arts[-1].upstream()) == 3 and gc.isenabled()
+    gc.disable()
+    try:
+        assert len(arts[0].downstream()) == 2 and not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_initiated_by_parents_are_upstream(any_instance: Instance, tmp_path: Path) -> None:
