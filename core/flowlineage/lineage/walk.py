@@ -207,7 +207,8 @@ def walk(kind: str, node_id: int, direction: Direction, depth: int | None = None
         result = Lineage(start, direction, transforms=transforms,
                          start_record=records.get(start))
         result.all_edges = sorted({e for e in found if e[0] in records and e[1] in records})
-        for node in sorted(records, key=lambda n: (distance[n], n[1])):  # nearest first
+        reached = [n for n in distance if n in records]  # breadth-first: nearly sorted
+        for node in sorted(reached, key=lambda n: (distance[n], n[1])):  # nearest first
             if node != start:
                 (result.runs if node[0] == "run" else result.artifacts).append(
                     (records[node], distance[node]))
