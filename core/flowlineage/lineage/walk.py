@@ -10,7 +10,9 @@ One statement finds the reachable ``(kind, id)`` set (``UNION`` keeps each node 
 cycles, e.g. a flow reading its own task's output, cost nothing) and returns each node's
 edges in the walk's direction, again one index lookup per node and kind (no ``IN`` probe
 against the node set, which made SQLite quadratic). Distances come from a breadth-first pass
-in Python; the records are loaded by id, the ids sent as one parameter.
+in Python; the records are loaded by id, the ids sent as one parameter, as Core rows made
+into detached records in bulk (``db.record.detached_records``: the ORM's per-row loader cost
+more than the walk itself), with garbage collection paused while they are built.
 """
 
 from __future__ import annotations
