@@ -25,7 +25,7 @@ BUNDLE = "bundle"
 RUN_UPDATABLE = (
     "name", "description", "transform_id", "entrypoint", "started_at", "finished_at", "params",
     "cli_args", "initiated_by_run_id", "_status_code", "heartbeat_at", "created_by",
-    "report_id", "environment_id",
+    "report_id", "environment_id", "source_digest",
 )
 
 
@@ -69,6 +69,18 @@ def upsert_runs(rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
                         run.c.reference.in_(refs[start : start + 500]))):
                     result[(rt, ref)] = rid
     return result
+
+
+def recorded_digests(reference_type: str, initiated_by_run_id: int) -> dict[str, tuple[int, str]]:
+    """``reference -> (id, source_digest)`` of the runs of ``reference_type`` that run
+    ``initiated_by_run_id`` started and that carry a digest: re-ingestion skips a record whose
+    digest is unchanged."""
+    run = tables.run
+    stmt = select(run.c.reference, run.c.id, run.c.source_digest).where(
+        run.c.initiated_by_run_id == initiated_by_run_id, run.c.reference_type == reference_type,
+        run.c.source_digest.is_not(None))
+    with get_instance().read() as s:
+        return {ref: (rid, digest) for ref, rid, digest in s.execute(stmt)}
 
 
 @cache

@@ -108,12 +108,13 @@ def task_times(metrics: dict[str, Metric]) -> tuple[datetime | None, datetime | 
     return start, complete
 
 
-def task_run_row(row: TraceRow, run_id: str, workflow_run_id: int,
-                 transform_id: int) -> dict[str, Any]:
-    """The Run row (for ``upsert_runs``) of a task record of workflow run ``run_id``."""
+def task_run_row(row: TraceRow, run_id: str, workflow_run_id: int, transform_id: int,
+                 times: tuple[datetime | None, datetime | None] | None = None) -> dict[str, Any]:
+    """The Run row (for ``upsert_runs``) of a task record of workflow run ``run_id``;
+    ``times`` are its :func:`task_times` if known."""
     reference = task_reference(run_id, row.hash, row.task_id)
     status = RUN_STATUS[row.status]
-    started, finished = task_times(row.metrics)
+    started, finished = times or task_times(row.metrics)
     return {
         "uid": run_uid(TASK_REFERENCE, reference),
         "reference_type": TASK_REFERENCE,
