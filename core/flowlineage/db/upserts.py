@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
@@ -37,7 +37,6 @@ def upsert_runs(rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
     transaction; calling again with the same rows changes nothing.
     """
     inst = get_instance()
-    now = utcnow()
     prepared = []
     for row in rows:
         row = dict(row)
@@ -45,30 +44,55 @@ def upsert_runs(rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
             row["_status_code"] = int(RunStatus.of(row.pop("status")))
         if "uid" not in row:
             row["uid"] = ids.base62(ids.RUN_UID_LEN)
-        row.setdefault("created_at", now)
         row.setdefault("_status_code", int(RunStatus.scheduled))
         prepared.append(row)
     if not prepared:
         return {}
     keys = [(r["reference_type"], r["reference"]) for r in prepared]
-    result: dict[tuple[str, str], int] = {}
-    run = tables.run
     with inst.write() as s:
-        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for r in prepared:
-            by_columns.setdefault(tuple(sorted(r)), []).append(r)
-        for columns, group in by_columns.items():
-            send_many(s, _upsert_statement(inst.dialect, "run", columns), group)
-        by_type: dict[str, list[str]] = {}
-        for rt, ref in keys:  # one reference_type per query: an index search, not a scan
-            by_type.setdefault(rt, []).append(ref)
-        for rt, refs in by_type.items():
-            for start in range(0, len(refs), 500):
-                for ref, rid in s.execute(select(run.c.reference, run.c.id).where(
-                        run.c.reference_type == rt,
-                        run.c.reference.in_(refs[start : start + 500]))):
-                    result[(rt, ref)] = rid
-    return result
+        known = _run_ids(s, keys) if inst.dialect == "sqlite" else {}
+        _send_upserts(s, inst.dialect, "run", prepared, known, ("reference_type", "reference"))
+        return known | _run_ids(s, [k for k in keys if k not in known])
+
+
+def _run_ids(s: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Ids of the runs with these ``(reference_type, reference)`` keys that exist."""
+    by_type: dict[str, list[str]] = {}
+    for rt, ref in keys:  # one reference_type per query: an index search, not a scan
+        by_type.setdefault(rt, []).append(ref)
+    found: dict[tuple[str, str], int] = {}
+    for rt, refs in by_type.items():
+        for start in range(0, len(refs), 500):
+            for ref, rid in s.execute(_RUN_IDS, {"rt": rt, "refs": refs[start : start + 500]}):
+                found[(rt, ref)] = rid
+    return found
+
+
+_RUN_IDS = select(tables.run.c.reference, tables.run.c.id).where(
+    tables.run.c.reference_type == bindparam("rt"),
+    tables.run.c.reference.in_(bindparam("refs", expanding=True)))
+_FEATURE_KEYS = select(tables.run_feature_value.c.run_id, tables.run_feature_value.c.name).where(
+    tables.run_feature_value.c.run_id.in_(bindparam("ids", expanding=True)))
+"""Lookups built once, so SQLAlchemy compiles each once and binds a list per call."""
+
+
+def _send_upserts(s: Session, dialect: str, table_name: str, rows: list[dict[str, Any]],
+                  known: Container[tuple[Any, Any]], key: tuple[str, str]) -> None:
+    """Send ``rows``, grouped by their columns, as upserts keyed by ``key``; on SQLite the
+    rows whose key is not ``known`` go first as plain INSERTs (an upsert costs SQLite about
+    twice an insert; the open write transaction holds the database's one write lock, so no
+    other writer adds them meanwhile). PostgreSQL upserts every row."""
+    groups: dict[tuple[bool, tuple[str, ...]], list[dict[str, Any]]] = {}
+    added: set[tuple[Any, Any]] = set()
+    for row in rows:
+        row_key = (row[key[0]], row[key[1]])
+        plain = dialect == "sqlite" and row_key not in known and row_key not in added
+        if plain:
+            added.add(row_key)
+        groups.setdefault((not plain, tuple(sorted(row))), []).append(row)
+    for (upsert, columns), group in sorted(groups.items(), key=lambda item: item[0][0]):
+        send_many(s, _upsert_statement(dialect, table_name, columns) if upsert
+                  else _insert_statement(table_name), group)
 
 
 def recorded_digests(reference_type: str, initiated_by_run_id: int) -> dict[str, tuple[int, str]]:
@@ -81,6 +105,12 @@ def recorded_digests(reference_type: str, initiated_by_run_id: int) -> dict[str,
         run.c.source_digest.is_not(None))
     with get_instance().read() as s:
         return {ref: (rid, digest) for ref, rid, digest in s.execute(stmt)}
+
+
+@cache
+def _insert_statement(table_name: str) -> Any:
+    """A plain INSERT into ``table_name``, built once so it is compiled once."""
+    return tables.metadata.tables[table_name].insert()
 
 
 @cache
@@ -162,7 +192,16 @@ def set_run_features(values_by_run: dict[int, dict[str, Any]],
         return
     inst = get_instance()
     with inst.write() as s:
-        send_many(s, _upsert_statement(inst.dialect, "run_feature_value", ()), rows)
+        known = _feature_keys(s, list(values_by_run)) if inst.dialect == "sqlite" else set()
+        _send_upserts(s, inst.dialect, "run_feature_value", rows, known, ("run_id", "name"))
+
+
+def _feature_keys(s: Session, run_ids: list[int]) -> set[tuple[int, str]]:
+    """``(run_id, name)`` of the feature values these runs have."""
+    found: set[tuple[int, str]] = set()
+    for start in range(0, len(run_ids), 500):
+        found.update(s.execute(_FEATURE_KEYS, {"ids": run_ids[start : start + 500]}).tuples())
+    return found
 
 
 def feature_values(rows: Iterable[tuple[str, str, Any]]) -> dict[str, Any]:
@@ -190,7 +229,12 @@ def send_many(s: Session, stmt: Any, rows: list[dict[str, Any]]) -> None:
                 for d in plan.defaults]
     given = [(i, name) for i, (name, default) in enumerate(zip(plan.order, plan.defaults,
                                                                 strict=True)) if default is None]
-    converted = [(i, p) for i, p in enumerate(plan.processors) if p is not None]
+    converted = []
+    for i, process in enumerate(plan.processors):
+        if process is not None and plan.defaults[i] is not None:  # a default: convert it once
+            template[i] = process(template[i])
+        elif process is not None:
+            converted.append((i, process))
     params: list[Any] = []
     for row in rows:
         values = template.copy()
