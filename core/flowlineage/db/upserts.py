@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 from functools import cache
+from itertools import repeat
 from typing import Any
 
 from sqlalchemy import Select, bindparam, or_, select
@@ -170,16 +171,16 @@ def set_run_features(values_by_run: dict[int, dict[str, Any]],
 
     By default each value is a row of its own, numbers indexed (``value_num``). With
     ``apart``, only those names get rows of their own; the other values of a run share one
-    JSON row (dtype ``bundle``), which ``feature_values`` unpacks and ``value[name]`` JSON
-    lookups query: bulk metrics cost one row per run instead of one per value.
+    JSON row (dtype ``bundle``), which ``feature_values`` unpacks and ``features__<name>``
+    lookups search: bulk metrics cost one row per run instead of one per value.
     """
     rows = []
     for run_id, values in values_by_run.items():
         bundle: dict[str, Any] = {}
+        if apart is not None:  # an empty ``apart`` bundles every value as it is
+            bundle = {n: v for n, v in values.items() if n not in apart} if apart else values
+            values = {n: v for n, v in values.items() if n in apart} if apart else {}
         for name, value in values.items():
-            if apart is not None and name not in apart:
-                bundle[name] = value
-                continue
             rows.append({
                 "run_id": run_id, "name": name, "dtype": _dtype(value), "value": value,
                 "value_num": float(value) if isinstance(value, int | float)
@@ -220,29 +221,21 @@ def feature_values(rows: Iterable[tuple[str, str, Any]]) -> dict[str, Any]:
 def send_many(s: Session, stmt: Any, rows: list[dict[str, Any]]) -> None:
     """Execute an INSERT for every row (all with the same keys) in one ``executemany`` sent
     straight to the driver: compiled once, bind values converted column by column, without
-    SQLAlchemy's per-row parameter work. Python-side column defaults are evaluated once."""
+    SQLAlchemy's per-row parameter work. Python-side column defaults are evaluated and
+    converted once."""
     if not rows:
         return
     conn = s.connection()
     plan = _compiled(conn.dialect, stmt, tuple(rows[0]))
-    template = [None if d is None else d.arg(None) if d.is_callable else d.arg
-                for d in plan.defaults]
-    given = [(i, name) for i, (name, default) in enumerate(zip(plan.order, plan.defaults,
-                                                                strict=True)) if default is None]
-    converted = []
-    for i, process in enumerate(plan.processors):
-        if process is not None and plan.defaults[i] is not None:  # a default: convert it once
-            template[i] = process(template[i])
-        elif process is not None:
-            converted.append((i, process))
-    params: list[Any] = []
-    for row in rows:
-        values = template.copy()
-        for i, name in given:
-            values[i] = row[name]
-        for i, process in converted:
-            values[i] = process(values[i])
-        params.append(tuple(values))
+    columns: list[Iterable[Any]] = []
+    for name, process, default in zip(plan.order, plan.processors, plan.defaults, strict=True):
+        if default is None:
+            column = [row[name] for row in rows]
+            columns.append(column if process is None else map(process, column))
+        else:
+            value = default.arg(None) if default.is_callable else default.arg
+            columns.append(repeat(value if process is None else process(value), len(rows)))
+    params: list[Any] = list(zip(*columns, strict=True))
     if not conn.dialect.positional:
         params = [dict(zip(plan.order, values, strict=True)) for values in params]
     conn.exec_driver_sql(plan.sql, params)
