@@ -19,8 +19,9 @@ branch_labels = None
 depends_on = None
 
 BUNDLE = "bundle"
+_JSON = flowlineage.db.schema.JSONType
 _features = sa.table("run_feature_value", sa.column("run_id", sa.Integer),
-                     sa.column("name", sa.String), sa.column("value", flowlineage.db.schema.JSONType))
+                     sa.column("name", sa.String), sa.column("value", _JSON))
 
 
 def upgrade() -> None:
@@ -49,7 +50,7 @@ def _fold_into_bundles() -> None:
     if not merged:
         return
     conn.execute(t.update().where(t.c.run_id == sa.bindparam("rid"), t.c.name == BUNDLE)
-                 .values(value=sa.bindparam("merged", type_=flowlineage.db.schema.JSONType)),
+                 .values(value=sa.bindparam("merged", type_=_JSON)),
                  merged)
     conn.execute(t.delete().where(t.c.name != BUNDLE, t.c.run_id.in_(bundled)))
 
