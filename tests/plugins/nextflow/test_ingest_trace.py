@@ -111,6 +111,31 @@ def test_metrics_are_typed_numbers_and_queryable(instance: Instance) -> None:
             RunFeatureValue.c.name != "bundle")) == 5  # the workflow's task counts
 
 
+def test_reingesting_rewrites_only_changed_tasks(instance: Instance, tmp_path: Path) -> None:
+    path = tmp_path / "trace.txt"
+    shutil.copy(TRACES / "chipseq__execution_trace_275rows.txt", path)
+    ingest_trace(path, run_id="chip", pipeline="p")
+    exit_1 = fl.Run.filter(features__exit=1).count()
+    kept, edited = fl.Run.get(reference="chip:19/beb69e"), fl.Run.get(reference="chip:42/18f93b")
+    for run in (kept, edited):  # a hand edit that re-ingesting a task would overwrite
+        run.name = "renamed"
+        run.save()
+    text = path.read_text()
+    line = next(ln for ln in text.splitlines() if "\t42/18f93b\t" in ln)
+    path.write_text(text.replace(line, line.replace("\tCOMPLETED\t0\t", "\tFAILED\t1\t")))
+    ingest_trace(path, run_id="chip", pipeline="p")
+    kept, edited = fl.Run.get(kept.id), fl.Run.get(edited.id)
+    assert kept.name == "renamed"  # unchanged line: skipped
+    assert (edited.name, edited.status) == ("CHIPSEQ:INPUT_CHECK:SAMPLESHEET_CHECK (design.csv)",
+                                            "errored")
+    assert edited.features.get_values()["exit"] == 1
+    assert fl.Run.filter(features__exit=1).count() == exit_1 + 1
+    ingest_trace(path, run_id="chip", pipeline="renamed-pipeline")  # new transforms: all
+    assert fl.Run.get(kept.id).name == "CHIPSEQ:OUTPUT_DOCUMENTATION"
+    assert fl.Run.get(kept.id).transform.key == (
+        "nextflow:renamed-pipeline:CHIPSEQ:OUTPUT_DOCUMENTATION")
+
+
 def test_retries_chain_to_their_first_attempt(instance: Instance) -> None:
     result = ingest_trace(TRACES / "sars_cov2_assembly__trace_failed.txt", run_id="sars")
     chain = fl.Run.filter(name="trimming (201105)").order_by("id").all()
