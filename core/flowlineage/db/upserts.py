@@ -12,7 +12,7 @@ from functools import cache
 from itertools import repeat
 from typing import Any
 
-from sqlalchemy import Select, bindparam, or_, select
+from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
@@ -50,10 +50,18 @@ def upsert_runs(rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
     if not prepared:
         return {}
     keys = [(r["reference_type"], r["reference"]) for r in prepared]
+    key = ("reference_type", "reference")
     with inst.write() as s:
-        known = _run_ids(s, keys) if inst.dialect == "sqlite" else {}
-        _send_upserts(s, inst.dialect, "run", prepared, known, ("reference_type", "reference"))
-        return known | _run_ids(s, [k for k in keys if k not in known])
+        if inst.dialect != "sqlite":
+            _send_upserts(s, inst.dialect, "run", prepared, (), key)
+            return _run_ids(s, keys)
+        known = _run_ids(s, keys)
+        last = s.scalar(_LAST_RUN_ID) or 0
+        added = _send_upserts(s, inst.dialect, "run", prepared, known, key)
+        if s.scalar(_LAST_RUN_ID) == last + len(added):  # SQLite gave each new row the
+            # largest id plus one, as it does unless ids run out: no need to look them up
+            return known | dict(zip(added, range(last + 1, last + len(added) + 1), strict=True))
+        return known | _run_ids(s, added)
 
 
 def _run_ids(s: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
@@ -69,6 +77,7 @@ def _run_ids(s: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str], i
     return found
 
 
+_LAST_RUN_ID = select(func.max(tables.run.c.id))
 _RUN_IDS = select(tables.run.c.reference, tables.run.c.id).where(
     tables.run.c.reference_type == bindparam("rt"),
     tables.run.c.reference.in_(bindparam("refs", expanding=True)))
@@ -78,11 +87,12 @@ _FEATURE_KEYS = select(tables.run_feature_value.c.run_id, tables.run_feature_val
 
 
 def _send_upserts(s: Session, dialect: str, table_name: str, rows: list[dict[str, Any]],
-                  known: Container[tuple[Any, Any]], key: tuple[str, str]) -> None:
+                  known: Container[tuple[Any, Any]], key: tuple[str, str]) -> list[Any]:
     """Send ``rows``, grouped by their columns, as upserts keyed by ``key``; on SQLite the
     rows whose key is not ``known`` go first as plain INSERTs (an upsert costs SQLite about
     twice an insert; the open write transaction holds the database's one write lock, so no
-    other writer adds them meanwhile). PostgreSQL upserts every row."""
+    other writer adds them meanwhile). PostgreSQL upserts every row. Returns the keys of
+    the rows inserted plainly, in the order they were inserted."""
     groups: dict[tuple[bool, tuple[str, ...]], list[dict[str, Any]]] = {}
     added: set[tuple[Any, Any]] = set()
     for row in rows:
@@ -91,9 +101,13 @@ def _send_upserts(s: Session, dialect: str, table_name: str, rows: list[dict[str
         if plain:
             added.add(row_key)
         groups.setdefault((not plain, tuple(row)), []).append(row)
+    inserted = []
     for (upsert, columns), group in sorted(groups.items(), key=lambda item: item[0][0]):
         send_many(s, _upsert_statement(dialect, table_name, columns) if upsert
                   else _insert_statement(table_name), group)
+        if not upsert:
+            inserted.extend((row[key[0]], row[key[1]]) for row in group)
+    return inserted
 
 
 def recorded_digests(reference_type: str, initiated_by_run_id: int) -> dict[str, tuple[int, str]]:
