@@ -157,7 +157,7 @@ def _digests(tasks: dict[str, TraceRow], data: bytes, pipeline: str,
     for ref, row in tasks.items():
         digest = base.copy()
         digest.update(lines[row.line - 1] if row.line else row.name.encode())
-        digest.update(restart_of.get(ref, "").encode())
+        digest.update(b"\0" + restart_of.get(ref, "").encode())
         digests[ref] = digest.hexdigest()
     return digests
 
