@@ -101,7 +101,7 @@ def _send_upserts(s: Session, dialect: str, table_name: str, rows: list[dict[str
         if plain:
             added.add(row_key)
         groups.setdefault((not plain, tuple(row)), []).append(row)
-    inserted = []
+    inserted: list[Any] = []
     for (upsert, columns), group in sorted(groups.items(), key=lambda item: item[0][0]):
         send_many(s, _upsert_statement(dialect, table_name, columns) if upsert
                   else _insert_statement(table_name), group)
