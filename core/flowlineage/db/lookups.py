@@ -29,6 +29,7 @@ from sqlalchemy.orm.attributes import QueryableAttribute
 
 from ..errors import InvalidLookup
 from .engine import get_instance
+from .upserts import BUNDLE
 
 OPERATORS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
     "exact": lambda c, v: c.is_(None) if v is None else c == v,
@@ -172,17 +173,21 @@ class LookupCompiler:
             raise InvalidLookup(f"{self.model.__name__} lookup {raw_key!r}: use "
                                 "features__<name> or features__<name>__<operator>")
         table, own = self.model._fl_feature_table
+        name, compare = parts[0], OPERATORS[op]
         sample = next(iter(value), None) if op == "in" else value
         if _is_number(sample):
-            column = table.c.value_num
+            column, text = table.c.value_num, value
         elif op in ("exact", "in", "ne"):  # compare the stored JSON text
             column = cast(table.c.value, String)
-            value = [json.dumps(v) for v in value] if op == "in" else json.dumps(value)
+            text = [json.dumps(v) for v in value] if op == "in" else json.dumps(value)
         else:
             raise InvalidLookup(f"{self.model.__name__} lookup {raw_key!r}: operator "
                                 f"{op!r} needs a number")
-        matching = table.select().with_only_columns(table.c[own]).where(
-            table.c.name == parts[0], OPERATORS[op](column, value))
+        matches = [(table.c.name == name) & compare(column, text)]
+        if sample is not None:  # a value in the run's bundle (one JSON row of many values)
+            bundled = _json_element(table.c.value[name], op, value)
+            matches.append((table.c.name == BUNDLE) & compare(bundled, value))
+        matching = table.select().with_only_columns(table.c[own]).where(or_(*matches))
         return self.model.id.in_(matching)  # type: ignore[no-any-return]
 
 

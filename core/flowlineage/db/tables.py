@@ -106,6 +106,7 @@ run = Table(
     Column("initiated_by_run_id", ForeignKey("run.id"), index=True),
     Column("plan_id", ForeignKey("artifact.id", use_alter=True)),
     Column("created_by", String(255)),
+    Column("source_digest", String(32)),  # of the record last written; unchanged: skipped
     Column("_status_code", SmallInteger, nullable=False, default=int(RunStatus.scheduled),
            index=True),
     _created_at(),

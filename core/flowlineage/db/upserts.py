@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 from functools import cache
+from itertools import repeat
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
@@ -25,7 +26,7 @@ BUNDLE = "bundle"
 RUN_UPDATABLE = (
     "name", "description", "transform_id", "entrypoint", "started_at", "finished_at", "params",
     "cli_args", "initiated_by_run_id", "_status_code", "heartbeat_at", "created_by",
-    "report_id", "environment_id",
+    "report_id", "environment_id", "source_digest",
 )
 
 
@@ -37,7 +38,6 @@ def upsert_runs(rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
     transaction; calling again with the same rows changes nothing.
     """
     inst = get_instance()
-    now = utcnow()
     prepared = []
     for row in rows:
         row = dict(row)
@@ -45,30 +45,87 @@ def upsert_runs(rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
             row["_status_code"] = int(RunStatus.of(row.pop("status")))
         if "uid" not in row:
             row["uid"] = ids.base62(ids.RUN_UID_LEN)
-        row.setdefault("created_at", now)
         row.setdefault("_status_code", int(RunStatus.scheduled))
         prepared.append(row)
     if not prepared:
         return {}
     keys = [(r["reference_type"], r["reference"]) for r in prepared]
-    result: dict[tuple[str, str], int] = {}
-    run = tables.run
+    key = ("reference_type", "reference")
     with inst.write() as s:
-        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for r in prepared:
-            by_columns.setdefault(tuple(sorted(r)), []).append(r)
-        for columns, group in by_columns.items():
-            send_many(s, _upsert_statement(inst.dialect, "run", columns), group)
-        by_type: dict[str, list[str]] = {}
-        for rt, ref in keys:  # one reference_type per query: an index search, not a scan
-            by_type.setdefault(rt, []).append(ref)
-        for rt, refs in by_type.items():
-            for start in range(0, len(refs), 500):
-                for ref, rid in s.execute(select(run.c.reference, run.c.id).where(
-                        run.c.reference_type == rt,
-                        run.c.reference.in_(refs[start : start + 500]))):
-                    result[(rt, ref)] = rid
-    return result
+        if inst.dialect != "sqlite":
+            _send_upserts(s, inst.dialect, "run", prepared, (), key)
+            return _run_ids(s, keys)
+        known = _run_ids(s, keys)
+        last = s.scalar(_LAST_RUN_ID) or 0
+        added = _send_upserts(s, inst.dialect, "run", prepared, known, key)
+        if s.scalar(_LAST_RUN_ID) == last + len(added):  # SQLite gave each new row the
+            # largest id plus one, as it does unless ids run out: no need to look them up
+            return known | dict(zip(added, range(last + 1, last + len(added) + 1), strict=True))
+        return known | _run_ids(s, added)
+
+
+def _run_ids(s: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Ids of the runs with these ``(reference_type, reference)`` keys that exist."""
+    by_type: dict[str, list[str]] = {}
+    for rt, ref in keys:  # one reference_type per query: an index search, not a scan
+        by_type.setdefault(rt, []).append(ref)
+    found: dict[tuple[str, str], int] = {}
+    for rt, refs in by_type.items():
+        for start in range(0, len(refs), 500):
+            for ref, rid in s.execute(_RUN_IDS, {"rt": rt, "refs": refs[start : start + 500]}):
+                found[(rt, ref)] = rid
+    return found
+
+
+_LAST_RUN_ID = select(func.max(tables.run.c.id))
+_RUN_IDS = select(tables.run.c.reference, tables.run.c.id).where(
+    tables.run.c.reference_type == bindparam("rt"),
+    tables.run.c.reference.in_(bindparam("refs", expanding=True)))
+_FEATURE_KEYS = select(tables.run_feature_value.c.run_id, tables.run_feature_value.c.name).where(
+    tables.run_feature_value.c.run_id.in_(bindparam("ids", expanding=True)))
+"""Lookups built once, so SQLAlchemy compiles each once and binds a list per call."""
+
+
+def _send_upserts(s: Session, dialect: str, table_name: str, rows: list[dict[str, Any]],
+                  known: Container[tuple[Any, Any]], key: tuple[str, str]) -> list[Any]:
+    """Send ``rows``, grouped by their columns, as upserts keyed by ``key``; on SQLite the
+    rows whose key is not ``known`` go first as plain INSERTs (an upsert costs SQLite about
+    twice an insert; the open write transaction holds the database's one write lock, so no
+    other writer adds them meanwhile). PostgreSQL upserts every row. Returns the keys of
+    the rows inserted plainly, in the order they were inserted."""
+    groups: dict[tuple[bool, tuple[str, ...]], list[dict[str, Any]]] = {}
+    added: set[tuple[Any, Any]] = set()
+    for row in rows:
+        row_key = (row[key[0]], row[key[1]])
+        plain = dialect == "sqlite" and row_key not in known and row_key not in added
+        if plain:
+            added.add(row_key)
+        groups.setdefault((not plain, tuple(row)), []).append(row)
+    inserted: list[Any] = []
+    for (upsert, columns), group in sorted(groups.items(), key=lambda item: item[0][0]):
+        send_many(s, _upsert_statement(dialect, table_name, columns) if upsert
+                  else _insert_statement(table_name), group)
+        if not upsert:
+            inserted.extend((row[key[0]], row[key[1]]) for row in group)
+    return inserted
+
+
+def recorded_digests(reference_type: str, initiated_by_run_id: int) -> dict[str, tuple[int, str]]:
+    """``reference -> (id, source_digest)`` of the runs of ``reference_type`` that run
+    ``initiated_by_run_id`` started and that carry a digest: re-ingestion skips a record whose
+    digest is unchanged."""
+    run = tables.run
+    stmt = select(run.c.reference, run.c.id, run.c.source_digest).where(
+        run.c.initiated_by_run_id == initiated_by_run_id, run.c.reference_type == reference_type,
+        run.c.source_digest.is_not(None))
+    with get_instance().read() as s:
+        return {ref: (rid, digest) for ref, rid, digest in s.execute(stmt)}
+
+
+@cache
+def _insert_statement(table_name: str) -> Any:
+    """A plain INSERT into ``table_name``, built once so it is compiled once."""
+    return tables.metadata.tables[table_name].insert()
 
 
 @cache
@@ -128,16 +185,16 @@ def set_run_features(values_by_run: dict[int, dict[str, Any]],
 
     By default each value is a row of its own, numbers indexed (``value_num``). With
     ``apart``, only those names get rows of their own; the other values of a run share one
-    JSON row (dtype ``bundle``), which ``feature_values`` unpacks and ``value[name]`` JSON
-    lookups query: bulk metrics cost one row per run instead of one per value.
+    JSON row (dtype ``bundle``), which ``feature_values`` unpacks and ``features__<name>``
+    lookups search: bulk metrics cost one row per run instead of one per value.
     """
     rows = []
     for run_id, values in values_by_run.items():
         bundle: dict[str, Any] = {}
+        if apart is not None:  # an empty ``apart`` bundles every value as it is
+            bundle = {n: v for n, v in values.items() if n not in apart} if apart else values
+            values = {n: v for n, v in values.items() if n in apart} if apart else {}
         for name, value in values.items():
-            if apart is not None and name not in apart:
-                bundle[name] = value
-                continue
             rows.append({
                 "run_id": run_id, "name": name, "dtype": _dtype(value), "value": value,
                 "value_num": float(value) if isinstance(value, int | float)
@@ -150,7 +207,16 @@ def set_run_features(values_by_run: dict[int, dict[str, Any]],
         return
     inst = get_instance()
     with inst.write() as s:
-        send_many(s, _upsert_statement(inst.dialect, "run_feature_value", ()), rows)
+        known = _feature_keys(s, list(values_by_run)) if inst.dialect == "sqlite" else set()
+        _send_upserts(s, inst.dialect, "run_feature_value", rows, known, ("run_id", "name"))
+
+
+def _feature_keys(s: Session, run_ids: list[int]) -> set[tuple[int, str]]:
+    """``(run_id, name)`` of the feature values these runs have."""
+    found: set[tuple[int, str]] = set()
+    for start in range(0, len(run_ids), 500):
+        found.update(s.execute(_FEATURE_KEYS, {"ids": run_ids[start : start + 500]}).tuples())
+    return found
 
 
 def feature_values(rows: Iterable[tuple[str, str, Any]]) -> dict[str, Any]:
@@ -169,24 +235,21 @@ def feature_values(rows: Iterable[tuple[str, str, Any]]) -> dict[str, Any]:
 def send_many(s: Session, stmt: Any, rows: list[dict[str, Any]]) -> None:
     """Execute an INSERT for every row (all with the same keys) in one ``executemany`` sent
     straight to the driver: compiled once, bind values converted column by column, without
-    SQLAlchemy's per-row parameter work. Python-side column defaults are evaluated once."""
+    SQLAlchemy's per-row parameter work. Python-side column defaults are evaluated and
+    converted once."""
     if not rows:
         return
     conn = s.connection()
     plan = _compiled(conn.dialect, stmt, tuple(rows[0]))
-    template = [None if d is None else d.arg(None) if d.is_callable else d.arg
-                for d in plan.defaults]
-    given = [(i, name) for i, (name, default) in enumerate(zip(plan.order, plan.defaults,
-                                                                strict=True)) if default is None]
-    converted = [(i, p) for i, p in enumerate(plan.processors) if p is not None]
-    params: list[Any] = []
-    for row in rows:
-        values = template.copy()
-        for i, name in given:
-            values[i] = row[name]
-        for i, process in converted:
-            values[i] = process(values[i])
-        params.append(tuple(values))
+    columns: list[Iterable[Any]] = []
+    for name, process, default in zip(plan.order, plan.processors, plan.defaults, strict=True):
+        if default is None:
+            column = [row[name] for row in rows]
+            columns.append(column if process is None else map(process, column))
+        else:
+            value = default.arg(None) if default.is_callable else default.arg
+            columns.append(repeat(value if process is None else process(value), len(rows)))
+    params: list[Any] = list(zip(*columns, strict=True))
     if not conn.dialect.positional:
         params = [dict(zip(plan.order, values, strict=True)) for values in params]
     conn.exec_driver_sql(plan.sql, params)

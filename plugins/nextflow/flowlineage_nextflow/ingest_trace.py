@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from hashlib import blake2b
 
 from .artifacts import artifact, runs_by_id, saved_id
 from .files import read_file
@@ -27,6 +28,7 @@ from .mapping import (
     task_features,
     task_reference,
     task_run_row,
+    task_times,
     transform_id,
     workflow_status,
 )
@@ -40,9 +42,8 @@ from .nextflow_log import (
 from .trace import TaskStatus, TraceFile, TraceRow, parse_trace_text
 from .workdir import TaskDir, WorkTree
 
-QUERIED_FEATURES = frozenset({"exit", "cached", "attempt", "restart_of", "peak_rss"})
-"""Task features kept in rows of their own (indexed numbers); a task's other metrics share
-one JSON feature row, so a 100,000-row trace writes ~300,000 feature rows, not ~1,000,000."""
+DIGEST_FORMAT = 1
+"""Version of what a task's source digest covers: a change makes re-ingestion rewrite all."""
 
 
 def ingest_trace(
@@ -62,9 +63,10 @@ def ingest_trace(
     names the transforms ``nextflow:<pipeline>`` and ``nextflow:<pipeline>:<process>``;
     without it: the log's script or repository, else the pipeline the run was recorded
     under before, else the trace's folder (with a note in the result saying how to name it).
-    ``workdir``, Nextflow's work directory, is registered as a storage root: files in each
-    task's directory become its output artifacts (in place) and its staged input links
-    become input links to the upstream artifacts.
+    ``workdir``, Nextflow's work directory: files in each task's directory become its output
+    artifacts (copied into storage, the work-dir path kept as a location; the folder never
+    becomes a storage root) and its staged input links become input links to the upstream
+    artifacts.
     """
     from flowlineage.adapters import ensure_connected, hash_bytes
 
@@ -77,7 +79,8 @@ def ingest_trace(
     inst = ensure_connected()
     with inst.write():
         named = pipeline or (log_pipeline(nf_log) if nf_log else recorded_pipeline(run_ref))
-        result = _write(trace, run_ref, run_name, named or folder_pipeline(path), tree, nf_log)
+        result = _write(trace, data, run_ref, run_name, named or folder_pipeline(path), tree,
+                        nf_log)
     if named is None:
         result.notes.append(
             f"pipeline named {folder_pipeline(path)!r} after the trace's folder: name it "
@@ -85,40 +88,48 @@ def ingest_trace(
     return result
 
 
-def _write(trace: TraceFile, run_ref: str, run_name: str | None, pipeline: str,
+def _write(trace: TraceFile, data: bytes, run_ref: str, run_name: str | None, pipeline: str,
            tree: WorkTree | None, nf_log: NextflowLog | None) -> IngestResult:
-    from flowlineage.adapters import set_run_features, upsert_runs
+    from flowlineage.adapters import recorded_digests, set_run_features, upsert_runs
 
     tasks = last_per_reference((task_reference(run_ref, r.hash, r.task_id), r)
                                for r in trace.rows)
     rows = list(tasks.values())
-    processes = {p: transform_id(process_key(pipeline, p), "process")
-                 for p in dict.fromkeys(r.process for r in rows)}
-    run_rows = [task_run_row(r, run_ref, 0, processes[r.process]) for r in rows]
-    starts = [r["started_at"] for r in run_rows if r["started_at"] is not None]
-    ends = [r["finished_at"] for r in run_rows if r["finished_at"] is not None]
+    times = {ref: task_times(r.metrics) for ref, r in tasks.items()}
     workflow = {  # the workflow spans its tasks
         "uid": run_uid(WORKFLOW_REFERENCE, run_ref), "reference_type": WORKFLOW_REFERENCE,
         "reference": run_ref, "transform_id": transform_id(pipeline_key(pipeline), "pipeline"),
         "status": workflow_status(rows),
-        "started_at": min(starts, default=None), "finished_at": max(ends, default=None),
+        "started_at": min((t[0] for t in times.values() if t[0] is not None), default=None),
+        "finished_at": max((t[1] for t in times.values() if t[1] is not None), default=None),
     }
     if nf_log is not None:  # the log knows how the run itself ended, the trace only its tasks
         workflow.update(log_run_fields(nf_log))
     if run_name is not None:  # else keep a name recorded before (e.g. from weblog events)
         workflow["name"] = run_name
     wf_id = upsert_runs([workflow])[(WORKFLOW_REFERENCE, run_ref)]
-    for run_row in run_rows:
-        run_row["initiated_by_run_id"] = wf_id
-    ids = upsert_runs(run_rows)
-    run_ids = {ref: ids[(TASK_REFERENCE, ref)] for ref in tasks}
-    features = {run_ids[ref]: task_features(row) for ref, row in tasks.items()}
     first_refs = {(r.name, r.task_id): ref for ref, r in tasks.items()}
+    restart_of = {}
     for ref, row in tasks.items():
         head = first_refs.get((row.name, row.first_attempt_task_id or row.task_id))
         if head is not None and head != ref:
+            restart_of[ref] = head
+    digests = _digests(tasks, data, pipeline, restart_of)
+    known = recorded_digests(TASK_REFERENCE, wf_id)
+    changed = {ref: row for ref, row in tasks.items()
+               if known.get(ref, (0, None))[1] != digests[ref]}
+    processes = {p: transform_id(process_key(pipeline, p), "process")
+                 for p in dict.fromkeys(r.process for r in changed.values())}
+    ids = upsert_runs([
+        task_run_row(row, run_ref, wf_id, processes[row.process], times[ref])
+        | {"source_digest": digests[ref]} for ref, row in changed.items()])
+    run_ids = {ref: known[ref][0] if ref not in changed else ids[(TASK_REFERENCE, ref)]
+               for ref in tasks}
+    features = {run_ids[ref]: task_features(row) for ref, row in changed.items()}
+    for ref, head in restart_of.items():
+        if ref in changed:
             features[run_ids[ref]]["restart_of"] = run_uid(TASK_REFERENCE, head)
-    set_run_features(features, apart=QUERIED_FEATURES)
+    set_run_features(features, apart=())
     by_status = Counter(RUN_STATUS[r.status] for r in rows)
     nextflow_status = Counter(r.status for r in rows)
     set_run_features({wf_id: {"tasks": len(rows)} | log_features(nf_log) | {
@@ -130,6 +141,21 @@ def _write(trace: TraceFile, run_ref: str, run_name: str | None, pipeline: str,
     if tree is not None:
         _record_files(tree, tasks, run_ids, result)
     return result
+
+
+def _digests(tasks: dict[str, TraceRow], data: bytes, pipeline: str,
+             restart_of: dict[str, str]) -> dict[str, str]:
+    """A digest of everything a task's records come from: its trace line, the pipeline and
+    the task it retries; re-ingesting skips a task whose digest is unchanged."""
+    lines = data.split(b"\n")
+    base = blake2b(f"{DIGEST_FORMAT}\0{pipeline}\0".encode(), digest_size=12)
+    digests = {}
+    for ref, row in tasks.items():
+        digest = base.copy()
+        digest.update(lines[row.line - 1] if row.line else row.name.encode())
+        digest.update(b"\0" + restart_of.get(ref, "").encode())
+        digests[ref] = digest.hexdigest()
+    return digests
 
 
 def _record_files(tree: WorkTree, tasks: dict[str, TraceRow], run_ids: dict[str, int],

@@ -43,6 +43,7 @@ NOT_FEATURES = frozenset({"submit", "start", "complete", "script", "env"})
 task script and environment are large and may hold secrets."""
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_BASE62_PAIRS = [low + high for high in _BASE62 for low in _BASE62]  # index: low + 62 * high
 _UID_SPACE = 62**16
 
 
@@ -67,18 +68,17 @@ def run_uid(reference_type: str, reference: str) -> str:
     Deriving it makes re-ingestion and ``restart_of`` links independent of database reads.
     """
     digest = blake2b(f"{reference_type}\0{reference}".encode(), digest_size=12).digest()
-    number = int.from_bytes(digest)
-    number %= _UID_SPACE
-    chars = []
-    for _ in range(16):
-        number, digit = divmod(number, 62)
-        chars.append(_BASE62[digit])
-    return "".join(chars)
+    number = int.from_bytes(digest) % _UID_SPACE
+    pairs = []
+    for _ in range(8):  # base62 digits, least significant first, two at a time
+        number, pair = divmod(number, 3844)
+        pairs.append(_BASE62_PAIRS[pair])
+    return "".join(pairs)
 
 
 def aware(value: datetime) -> datetime:
     """A timezone-aware UTC time; naive times (trace files, nextflow logs) are local time."""
-    return (value if value.tzinfo is not None else value.astimezone()).astimezone(UTC)
+    return value.astimezone(UTC)  # a naive value is taken as local time
 
 
 def _moment(value: Metric) -> datetime | None:
@@ -95,8 +95,9 @@ def task_times(metrics: dict[str, Metric]) -> tuple[datetime | None, datetime | 
     Start: ``start``, else ``submit`` + (``duration`` - ``realtime``), else ``submit``.
     End: ``complete``, else ``submit`` + ``duration``, else start + ``realtime``.
     """
-    submit, start, complete = (_moment(metrics.get(k)) for k in ("submit", "start", "complete"))
+    start, complete = _moment(metrics.get("start")), _moment(metrics.get("complete"))
     duration, realtime = _ms(metrics.get("duration")), _ms(metrics.get("realtime"))
+    submit = _moment(metrics.get("submit")) if start is None or complete is None else None
     if start is None and submit is not None:
         queued = duration - realtime if duration is not None and realtime is not None else 0
         start = submit + timedelta(milliseconds=max(queued, 0))
@@ -108,12 +109,13 @@ def task_times(metrics: dict[str, Metric]) -> tuple[datetime | None, datetime | 
     return start, complete
 
 
-def task_run_row(row: TraceRow, run_id: str, workflow_run_id: int,
-                 transform_id: int) -> dict[str, Any]:
-    """The Run row (for ``upsert_runs``) of a task record of workflow run ``run_id``."""
+def task_run_row(row: TraceRow, run_id: str, workflow_run_id: int, transform_id: int,
+                 times: tuple[datetime | None, datetime | None] | None = None) -> dict[str, Any]:
+    """The Run row (for ``upsert_runs``) of a task record of workflow run ``run_id``;
+    ``times`` are its :func:`task_times` if known."""
     reference = task_reference(run_id, row.hash, row.task_id)
     status = RUN_STATUS[row.status]
-    started, finished = task_times(row.metrics)
+    started, finished = times or task_times(row.metrics)
     return {
         "uid": run_uid(TASK_REFERENCE, reference),
         "reference_type": TASK_REFERENCE,

@@ -114,6 +114,30 @@ def test_bundled_features_unpack_and_stay_queryable(any_instance: Instance) -> N
     assert fast.features.get_values()["duration"] == 81
 
 
+def test_bulk_writes_mix_new_known_and_repeated_rows(any_instance: Instance) -> None:
+    """New rows are inserted (plainly on SQLite), known ones updated, a repeated key keeps
+    its last row, and the ids returned are the stored ones."""
+    tf = _transform()
+    known = upsert_runs([{"reference_type": "job", "reference": "a", "transform_id": tf.id}])
+    row = {"reference_type": "job", "transform_id": tf.id}
+    ids = upsert_runs([
+        row | {"reference": "b", "status": "started", "name": "first"},
+        row | {"reference": "a", "status": "completed", "name": "a"},
+        row | {"reference": "c", "status": "started", "name": "c"},
+        row | {"reference": "b", "status": "errored", "name": "last"},
+        row | {"reference": "d"}])
+    runs = {r.reference: r for r in fl.Run.filter(reference_type="job")}
+    assert ids == {("job", ref): run.id for ref, run in runs.items()}
+    assert ids[("job", "a")] == known[("job", "a")] and len(set(ids.values())) == 4
+    assert {ref: (r.status, r.name) for ref, r in runs.items()} == {
+        "a": ("completed", "a"), "b": ("errored", "last"), "c": ("started", "c"),
+        "d": ("scheduled", None)}
+    set_run_features({ids[("job", "a")]: {"x": 1}})
+    set_run_features({ids[("job", "a")]: {"x": 2, "y": 3}, ids[("job", "b")]: {"x": 5}})
+    assert runs["a"].features.get_values() == {"x": 2, "y": 3}
+    assert [r.reference for r in fl.Run.filter(features__x__gte=2).order_by("id")] == ["a", "b"]
+
+
 def test_transform_versions_follow_source(instance: Instance) -> None:
     v1 = get_or_create_transform(key="p.py", source_code="a = 1\n")
     same = get_or_create_transform(key="p.py", source_code="a = 1\n")

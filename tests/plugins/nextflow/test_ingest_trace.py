@@ -15,7 +15,7 @@ from flowlineage.db.tables import run_feature_value as RunFeatureValue
 from flowlineage.errors import IngestionError
 from flowlineage_nextflow.ingest_trace import ingest_trace
 from flowlineage_nextflow.trace import parse_trace
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from .nf_helpers import TRACES, build_work_dir, counts
 
@@ -101,14 +101,39 @@ def test_metrics_are_typed_numbers_and_queryable(instance: Instance) -> None:
     big = [r for r in rows if isinstance(r.metrics["peak_rss"], int)
            and r.metrics["peak_rss"] > 2**30]
     assert big  # the query below is not vacuous
-    heavy = select(RunFeatureValue.c.run_id).where(RunFeatureValue.c.name == "peak_rss",
-                                                 RunFeatureValue.c.value_num > 2**30)
-    found = fl.Run.filter(fl.Run.id.in_(heavy)).all()
+    found = fl.Run.filter(features__peak_rss__gt=2**30).all()
     assert sorted(r.name or "" for r in found) == sorted(r.name for r in big)
-    failed_127 = select(RunFeatureValue.c.run_id).where(RunFeatureValue.c.name == "exit",
-                                                      RunFeatureValue.c.value_num == 127)
-    assert fl.Run.filter(fl.Run.id.in_(failed_127), status="errored").count() == sum(
+    assert fl.Run.filter(features__exit=127, status="errored").count() == sum(
         r.exit == 127 for r in rows) == 12
+    assert fl.Run.filter(features__native_id__in=["3038", "none"]).one().id == run.id
+    with instance.read() as s:  # one metrics row per task, none for the values
+        assert s.scalar(select(func.count()).select_from(RunFeatureValue).where(
+            RunFeatureValue.c.name != "bundle")) == 5  # the workflow's task counts
+
+
+def test_reingesting_rewrites_only_changed_tasks(instance: Instance, tmp_path: Path) -> None:
+    path = tmp_path / "trace.txt"
+    shutil.copy(TRACES / "chipseq__execution_trace_275rows.txt", path)
+    ingest_trace(path, run_id="chip", pipeline="p")
+    exit_1 = fl.Run.filter(features__exit=1).count()
+    kept, edited = fl.Run.get(reference="chip:19/beb69e"), fl.Run.get(reference="chip:42/18f93b")
+    for run in (kept, edited):  # a hand edit that re-ingesting a task would overwrite
+        run.name = "renamed"
+        run.save()
+    text = path.read_text()
+    line = next(ln for ln in text.splitlines() if "\t42/18f93b\t" in ln)
+    path.write_text(text.replace(line, line.replace("\tCOMPLETED\t0\t", "\tFAILED\t1\t")))
+    ingest_trace(path, run_id="chip", pipeline="p")
+    kept, edited = fl.Run.get(kept.id), fl.Run.get(edited.id)
+    assert kept.name == "renamed"  # unchanged line: skipped
+    assert (edited.name, edited.status) == ("CHIPSEQ:INPUT_CHECK:SAMPLESHEET_CHECK (design.csv)",
+                                            "errored")
+    assert edited.features.get_values()["exit"] == 1
+    assert fl.Run.filter(features__exit=1).count() == exit_1 + 1
+    ingest_trace(path, run_id="chip", pipeline="renamed-pipeline")  # new transforms: all
+    assert fl.Run.get(kept.id).name == "CHIPSEQ:OUTPUT_DOCUMENTATION"
+    assert fl.Run.get(kept.id).transform.key == (
+        "nextflow:renamed-pipeline:CHIPSEQ:OUTPUT_DOCUMENTATION")
 
 
 def test_retries_chain_to_their_first_attempt(instance: Instance) -> None:
@@ -149,8 +174,7 @@ def test_retried_then_completed_task(instance: Instance) -> None:
 
 def test_cached_tasks_are_completed_and_marked(instance: Instance) -> None:
     ingest_trace(TRACES / "paintorpipe__trace_cached.txt", run_id="p")
-    cached = select(RunFeatureValue.c.run_id).where(RunFeatureValue.c.name == "cached")
-    assert fl.Run.filter(fl.Run.id.in_(cached), status="completed").count() == 54
+    assert fl.Run.filter(features__cached=True, status="completed").count() == 54
 
 
 def test_run_id_defaults_to_the_content_hash(instance: Instance, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
     from sqlalchemy.engine import Connection, Engine
 
-HEAD = "0002"
+HEAD = "0003"
 """The newest revision; a test checks it against the scripts so connect can skip alembic."""
 
 SCRIPT_LOCATION = Path(__file__).parent
