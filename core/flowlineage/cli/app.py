@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable, Iterator, MutableMapping, Sequence
-from importlib import import_module
 from typing import Annotated, Any
 
 import typer
@@ -25,6 +24,7 @@ from typer.core import TyperCommand, TyperGroup
 from typer.main import get_command
 
 from ..errors import FlowlineageError
+from ..optional import load
 from ..plugins import get_plugin_manager
 from .state import STATE
 
@@ -85,7 +85,7 @@ class Commands(MutableMapping[str, Any]):
         module, attr, summary = COMMANDS[name]
         if self.summaries:
             return TyperCommand(name=name, help=summary)
-        target = getattr(import_module(module, __package__), attr)
+        target = getattr(load(module, __package__), attr)
         if isinstance(target, typer.Typer):
             command = _built(lambda holder: holder.add_typer(target, name=name))[name]
         else:
