@@ -137,7 +137,8 @@ class FlowlineageGroup(TyperGroup):
 
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
-        self.commands = Commands()
+        given, self.commands = self.commands, Commands()
+        self.commands.update(given)
 
     def list_commands(self, ctx: Any) -> list[str]:
         """Core commands, then the plugins' (without importing any core command)."""
