@@ -21,6 +21,7 @@ def fl_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("FLOWLINEAGE_DB", raising=False)
     monkeypatch.delenv("FLOWLINEAGE_STORAGE", raising=False)
     monkeypatch.delenv("FLOWLINEAGE_PARENT_RUN", raising=False)
+    monkeypatch.delenv("FLOWLINEAGE_RUN", raising=False)
     return home
 
 

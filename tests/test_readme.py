@@ -30,7 +30,8 @@ def test_python_block_runs(index: int, code: str, tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "quickstart.py").write_text(code, encoding="utf-8")
     env = {k: v for k, v in os.environ.items()
-           if k not in ("FLOWLINEAGE_DB", "FLOWLINEAGE_STORAGE", "FLOWLINEAGE_PARENT_RUN")}
+           if k not in ("FLOWLINEAGE_DB", "FLOWLINEAGE_STORAGE", "FLOWLINEAGE_PARENT_RUN",
+                        "FLOWLINEAGE_RUN")}
     env |= {"FLOWLINEAGE_HOME": str(tmp_path / "flhome"),
             "PREFECT_HOME": str(tmp_path / "prefect")}
     done = subprocess.run([sys.executable, "quickstart.py"], cwd=folder, env=env,

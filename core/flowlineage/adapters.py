@@ -32,11 +32,13 @@ _EXPORTS = {  # public name -> (module, attribute); loaded on first use
     "Instance": ("db.engine", "Instance"),
     "key_for_path": ("storage.keys", "key_for_path"),
     "is_loopback": ("settings", "is_loopback"),
+    "listen": ("settings", "listen"),
     "link_inputs": ("tracking.inputs", "link_inputs"),
     "link_recreated": ("db.upserts", "link_recreated"),
     "link_run_inputs": ("db.upserts", "link_run_inputs"),
     "link_run_results": ("db.upserts", "link_run_results"),
     "notify": ("plugins", "notify"),
+    "open_regular": ("storage.files", "open_regular"),
     "orchestrator_of": ("plugins", "orchestrator_of"),
     "parse_since": ("cli.common", "parse_since"),
     "print_json": ("cli.common", "print_json"),
@@ -48,6 +50,7 @@ _EXPORTS = {  # public name -> (module, attribute); loaded on first use
     "redact_text": ("tracking.redact", "redact_text"),
     "register_storage": ("storage.roots", "register_storage"),
     "require": ("optional", "require"),
+    "require_regular": ("storage.files", "require_regular"),
     "reset_current_run": ("tracking.state", "reset_current_run"),
     "run_ids_with_feature": ("db.upserts", "run_ids_with_feature"),
     "RunStatus": ("db.enums", "RunStatus"),
@@ -57,6 +60,7 @@ _EXPORTS = {  # public name -> (module, attribute); loaded on first use
     "suffix": ("storage.keys", "suffix"),
     "upsert_runs": ("db.upserts", "upsert_runs"),
     "utcnow": ("db.schema", "utcnow"),
+    "walk_files": ("storage.files", "walk_files"),
 }
 
 __all__ = [
@@ -78,11 +82,13 @@ __all__ = [
     "Instance",
     "key_for_path",
     "is_loopback",
+    "listen",
     "link_inputs",
     "link_recreated",
     "link_run_inputs",
     "link_run_results",
     "notify",
+    "open_regular",
     "orchestrator_of",
     "parse_since",
     "print_json",
@@ -94,6 +100,7 @@ __all__ = [
     "register_artifacts",
     "register_storage",
     "require",
+    "require_regular",
     "reset_current_run",
     "run_ids_with_feature",
     "RunStatus",
@@ -103,6 +110,7 @@ __all__ = [
     "suffix",
     "upsert_runs",
     "utcnow",
+    "walk_files",
 ]
 
 if TYPE_CHECKING:
@@ -128,7 +136,8 @@ if TYPE_CHECKING:
     from .plugins import hook, notify, orchestrator_of
     from .run.run import get_current_run
     from .run.transform import get_or_create_transform
-    from .settings import is_loopback
+    from .settings import is_loopback, listen
+    from .storage.files import open_regular, require_regular, walk_files
     from .storage.hashing import hash_bytes, hash_file, hash_folder
     from .storage.keys import key_for_path, suffix
     from .storage.roots import register_storage

@@ -1,4 +1,7 @@
-"""Concurrent writers in separate processes: no lost, duplicated or locked writes."""
+"""Concurrent writers in separate processes: no lost, duplicated or locked writes.
+
+Many writers saving many files, one by one or in bulk, are the reliability suite's
+(tests/reliability/) and test_races.py's; here, eight processes save the same bytes."""
 
 from __future__ import annotations
 
@@ -8,7 +11,6 @@ import sys
 from pathlib import Path
 
 import flowlineage as fl
-import pytest
 from flowlineage.db.engine import Instance
 
 SAME_BYTES = """
@@ -51,26 +53,3 @@ def test_eight_processes_saving_identical_bytes(any_instance: Instance, tmp_path
     assert fl.Artifact.filter(key="shared.bin").count() == 1
     stored = list(Path(any_instance.storage_root, ".flowlineage").iterdir())
     assert len([p for p in stored if p.suffix == ".bin"]) == 1  # losers removed their copies
-
-
-@pytest.mark.slow
-def test_eight_processes_times_many_saves(any_instance: Instance, tmp_path: Path) -> None:
-    per_process = int(os.environ.get("FLOWLINEAGE_CONCURRENCY_SAVES", "1000"))
-    script = """
-import sys, flowlineage as fl, pathlib
-fl.connect(sys.argv[1], storage=sys.argv[2])
-d = pathlib.Path(sys.argv[3]); d.mkdir(parents=True, exist_ok=True)
-with fl.track(transform="many"):
-    for i in range(int(sys.argv[4])):
-        p = d / f"{i}.txt"
-        p.write_text(f"{sys.argv[3]} {i}")
-        fl.Artifact(p, key=f"{d.name}/{i}.txt").save()
-"""
-    url = any_instance.engine.url.render_as_string(hide_password=False)
-    procs = [_launch(script, [url, any_instance.storage_root, str(tmp_path / f"w{i}"),
-                              str(per_process)]) for i in range(8)]
-    for p in procs:
-        _, err = p.communicate(timeout=1200)
-        assert p.returncode == 0, err
-        assert "locked" not in err
-    assert fl.Artifact.filter(key__startswith="w").count() == 8 * per_process

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import fl_scenarios as sc
 import flowlineage as fl
 import pytest
 from flowlineage.db.engine import Instance
@@ -68,6 +69,14 @@ def test_sigkill_mid_transaction_leaves_whole_batches(any_instance: Instance) ->
     if inst.dialect == "sqlite":
         with inst.engine.connect() as conn:
             assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+
+
+def test_sigkill_during_bulk_saves_leaves_no_row_without_its_bytes(
+    any_instance: Instance, tmp_path: Path
+) -> None:
+    figures = sc.killed_during_bulk_saves(any_instance, tmp_path, kills=2, per=50)
+    assert figures.saves >= 50
+    assert not figures.faults(), figures.line()  # gc took the killed writers' copies
 
 
 def test_s3_stopped_mid_upload_then_retry(s3_instance: Instance, s3_server: S3Server,

@@ -132,12 +132,13 @@ def test_public_names() -> None:
         "current_run", "end_run",
         "ensure_connected", "get_current_run", "get_instance", "get_or_create_transform",
         "hash_bytes", "hash_file", "hash_folder", "hook", "hookimpl", "is_loopback", "key_for_path",
-        "link_inputs", "link_recreated", "link_run_inputs", "link_run_results", "notify",
-        "orchestrator_of", "parse_since", "print_json", "record_locations", "redact_args",
-        "redact_command", "redact_params", "redact_text", "register_artifacts",
-        "register_storage", "require",
+        "listen", "link_inputs", "link_recreated", "link_run_inputs", "link_run_results",
+        "notify", "open_regular", "orchestrator_of", "parse_since", "print_json",
+        "record_locations", "redact_args", "redact_command", "redact_params", "redact_text",
+        "register_artifacts", "register_storage", "require", "require_regular",
         "reset_current_run", "run_ids_with_feature", "save_many", "set_current_run",
         "set_run_features", "suffix", "upsert_runs", "utcnow",
+        "walk_files",
     }
     errors = {n for n, v in vars(flowlineage.errors).items()
               if isinstance(v, type) and issubclass(v, flowlineage.errors.FlowlineageError)}

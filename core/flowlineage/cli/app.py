@@ -2,9 +2,9 @@
 
 ``flowlineage init|info``, ``runs list|show|reap|delete``,
 ``artifacts list|show|delete|restore``, ``collections list|show``, ``transforms list|show``,
-``search``, ``lineage``, ``status``, ``check``, ``demo``, ``ui`` and the subcommands plugins
-add through ``flowlineage_register_commands``. User errors (any ``FlowlineageError`` and bad
-arguments) print one line and exit with code 2; ``--debug`` shows the traceback instead.
+``search``, ``lineage``, ``status``, ``check``, ``gc``, ``demo``, ``ui`` and the subcommands
+plugins add through ``flowlineage_register_commands``. User errors (any ``FlowlineageError``
+and bad arguments) print one line and exit with code 2; ``--debug`` shows the traceback.
 
 Start-up stays short: a command's module (and with it SQLAlchemy, rich, ...) is imported
 only when that command runs, and plugins add their commands only when a name is not a core
@@ -48,6 +48,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                "modified or missing, and which run wrote it."),
     "check": (".paths", "check_cmd", "Re-hash every location on this host and list those "
               "modified or missing (exit 1)."),
+    "gc": (".gc", "gc_cmd", "Remove copies under each storage root's .flowlineage/ folder that "
+           "no artifact references (trashed artifacts still do)."),
     "ui": ("..ui.cli", "ui_command",
            "Browse runs, artifacts and collections, with an interactive lineage graph."),
     "runs": (".records", "runs_app", "List, show, reap and delete runs."),

@@ -20,6 +20,7 @@ from ..collection.collection import Collection
 from ..db.engine import Instance
 from ..db.engine import connect as db_connect
 from ..db.enums import Branch
+from ..db.ids import VERSION_LEN
 from ..db.record import Record
 from ..errors import DoesNotExist, MultipleResultsFound
 from ..run.run import Run
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 
 R = TypeVar("R", bound="Record")
 MIN_PREFIX = 4
-VERSIONED_STEM = 16  # artifact and collection uids: 16-character stem + 4-character version
 MAX_CANDIDATES = 10
 PIPE_WIDTH = 160
 STATUS_STYLES = {
@@ -222,7 +222,7 @@ def describe_short(record: Any) -> str:
 def _unique(matches: list[Any], what: str, text: str,
             hint: str = "give more characters of the uid") -> Any:
     distinct = list({(type(m).__name__, m.id): m for m in matches}.values())
-    if len(distinct) > 1 and len({(type(m), m.uid[:VERSIONED_STEM]) for m in distinct}) == 1 \
+    if len(distinct) > 1 and len({(type(m), m.uid[:-VERSION_LEN]) for m in distinct}) == 1 \
             and hasattr(distinct[0], "is_latest"):  # versions of one record: the latest
         distinct = [max(distinct, key=lambda m: (m.is_latest, m.uid))]
     if not distinct:

@@ -240,6 +240,16 @@ def connect(url: str | None = None, storage: str | None = None) -> Instance:
         return _instance
 
 
+def _after_fork_in_child() -> None:
+    """A forked child opens its own connections and leaves the parent's alone (SQLAlchemy's
+    recipe for pools across ``os.fork()``)."""
+    if _instance is not None:
+        _instance.engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def get_instance() -> Instance:
     """The connected instance; raise ``NotConnected`` if ``connect()`` was not called."""
     if _instance is None:

@@ -10,21 +10,40 @@ One statement finds the reachable ``(kind, id)`` set (``UNION`` keeps each node 
 cycles, e.g. a flow reading its own task's output, cost nothing) and returns each node's
 edges in the walk's direction, again one index lookup per node and kind (no ``IN`` probe
 against the node set, which made SQLite quadratic). Distances come from a breadth-first pass
-in Python; the records are loaded by id, the ids sent as one parameter.
+in Python; the records are loaded by id, the ids sent as one parameter, as Core rows made
+into detached records in bulk (``db.record.detached_records``: the ORM's per-row loader cost
+more than the walk itself), with garbage collection paused while they are built.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Literal
 
-from sqlalchemy import ARRAY, Integer, any_, bindparam, column, func, select, text
+from sqlalchemy import (
+    ARRAY,
+    Integer,
+    Select,
+    Table,
+    TextClause,
+    any_,
+    bindparam,
+    column,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.orm import Session
 
 from ..db import tables
 from ..db.engine import get_instance
-from ..db.record import entity
+from ..db.record import detached_records, entity
 from .edges import node_dicts
 
 Direction = Literal["upstream", "downstream"]
@@ -76,7 +95,7 @@ _HOPS: dict[str, tuple[_Hop, ...]] = {
 }
 
 
-def _sql(dialect: str, direction: Direction, limited: bool) -> str:
+def walk_sql(dialect: str, direction: Direction, limited: bool) -> str:
     """The walk and the edges of every reached node in the walk's direction.
 
     The recursive part references the walk once per step, as PostgreSQL requires: there a
@@ -105,6 +124,12 @@ def _sql(dialect: str, direction: Direction, limited: bool) -> str:
     return (f"WITH RECURSIVE walk(kind, id{depth}) AS (\n"
             f"  SELECT CAST(:kind AS VARCHAR), CAST(:id AS INTEGER){seed}\n  UNION\n"
             f"{steps}\n), nodes AS (SELECT DISTINCT kind, id FROM walk)\n{edges}")
+
+
+@cache
+def _walk_statement(dialect: str, direction: Direction, limited: bool) -> TextClause:
+    """``walk_sql`` as a statement, parsed once."""
+    return text(walk_sql(dialect, direction, limited))
 
 
 @dataclass
@@ -168,39 +193,60 @@ def walk(kind: str, node_id: int, direction: Direction, depth: int | None = None
     if depth is not None:
         params["max_depth"] = depth
     inst = get_instance()
-    sql = _sql(inst.dialect, direction, limited=depth is not None)
-    with inst.read() as s:
-        found = [((k1, i1), (k2, i2), kind_) for kind_, k1, i1, k2, i2 in
-                 s.execute(text(sql).bindparams(**params))]
-        distance = _distances(start, found, direction, depth)
-        records: dict[Node, Any] = {}
-        for table in (tables.run, tables.artifact):
-            ids = [i for k, i in distance if k == table.name]
-            if ids:
-                cls = entity(table)
-                for record in s.scalars(select(cls).where(_among(inst.dialect, cls.id, ids))):
+    statement = _walk_statement(inst.dialect, direction, depth is not None)
+    with _gc_paused():
+        with inst.read() as s:
+            found = [((k1, i1), (k2, i2), kind_) for kind_, k1, i1, k2, i2 in
+                     s.execute(statement, params).all()]
+            distance = _distances(start, found, direction, depth)
+            records: dict[Node, Any] = {}
+            for table in (tables.run, tables.artifact):
+                ids = [i for k, i in distance if k == table.name]
+                for record in _load(s, inst.dialect, table, ids):
                     records[(table.name, record.id)] = record
-        tf_ids = sorted({r.transform_id for (k, _), r in records.items() if k == "run"})
-        tf_cls = entity(tables.transform)
-        transforms = {t.id: t for t in s.scalars(
-            select(tf_cls).where(_among(inst.dialect, tf_cls.id, tf_ids)))} if tf_ids else {}
-    result = Lineage(start, direction, transforms=transforms, start_record=records.get(start))
-    result.all_edges = sorted({e for e in found if e[0] in records and e[1] in records})
-    for node, record in records.items():
-        d = distance[node]
-        if d:
-            (result.runs if node[0] == "run" else result.artifacts).append((record, d))
-    result.runs.sort(key=lambda x: (x[1], x[0].id))
-    result.artifacts.sort(key=lambda x: (x[1], x[0].id))
+            tf_ids = sorted({r.transform_id for (k, _), r in records.items() if k == "run"})
+            transforms = {t.id: t for t in _load(s, inst.dialect, tables.transform, tf_ids)}
+        result = Lineage(start, direction, transforms=transforms,
+                         start_record=records.get(start))
+        result.all_edges = sorted({e for e in found if e[0] in records and e[1] in records})
+        reached = [n for n in distance if n in records]  # breadth-first: nearly sorted
+        for node in sorted(reached, key=lambda n: (distance[n], n[1])):  # nearest first
+            if node != start:
+                (result.runs if node[0] == "run" else result.artifacts).append(
+                    (records[node], distance[node]))
     return result
 
 
-def _among(dialect: str, col: Any, ids: list[int]) -> Any:
-    """``col`` is one of ``ids``, sent as one parameter whatever their number."""
+def _load(s: Session, dialect: str, table: Table, ids: list[int]) -> list[Any]:
+    """The records of ``table`` with these ids, in one statement (none without ids)."""
+    if not ids:
+        return []
+    value = ids if dialect == "postgresql" else json.dumps(ids)
+    return detached_records(entity(table), s.execute(_by_ids(dialect, table),
+                                                     {"ids": value}).all())
+
+
+@cache
+def _by_ids(dialect: str, table: Table) -> Select[Any]:
+    """Rows of ``table`` whose id is one of ``:ids``, sent as one parameter whatever their
+    number (an array, or JSON on SQLite); built once, so its cache key is too."""
     if dialect == "postgresql":
-        return col == any_(bindparam("ids", ids, type_=ARRAY(Integer)))
-    return col.in_(select(column("value", Integer)).select_from(
-        func.json_each(bindparam("ids", json.dumps(ids)))))
+        return select(table).where(table.c.id == any_(bindparam("ids", type_=ARRAY(Integer))))
+    return select(table).where(table.c.id.in_(select(column("value", Integer)).select_from(
+        func.json_each(bindparam("ids")))))
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No garbage collection while a walk builds its many acyclic objects: each pass over
+    the young objects would otherwise cost as much as building them."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _distances(start: Node, edges: list[Edge], direction: Direction,

@@ -18,7 +18,7 @@ from ..db.query import QuerySet
 from ..db.record import LinkedSet, Record, entity, saved_id, through
 from ..db.schema import Base
 from ..db.upserts import feature_values, set_run_features
-from ..errors import ValidationError
+from ..errors import NotConnected, ValidationError
 from ..lineage.walk import Lineage, walk
 from ..render.formats import view_lineage
 from ..tracking import state
@@ -235,9 +235,24 @@ def _artifact(artifact_id: int | None) -> Any:
 
 
 def get_current_run() -> Run | None:
-    """The run artifacts are attributed to here: this context's, else the process's."""
+    """The run artifacts are attributed to here: this context's, else the process's, else
+    (in a process that owns none) the run ``track()`` named in ``FLOWLINEAGE_RUN``."""
     current: Run | None = state.current_run()
-    return current
+    uid = state.inherited_run_uid() if current is None else None
+    return current if uid is None else _inherited_run(uid)
+
+
+def _inherited_run(uid: str) -> Run | None:
+    """The run with this uid, looked up once per instance (None: another instance's)."""
+    try:
+        caches = get_instance().caches
+    except NotConnected:
+        return None
+    key = f"{state.RUN_ENV}={uid}"
+    if key not in caches:
+        caches[key] = Run.filter(uid=uid).first()
+    found: Run | None = caches[key]
+    return found
 
 
 def use_run(run: Run | None) -> Any:

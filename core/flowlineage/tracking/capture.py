@@ -3,6 +3,7 @@ file while the run is open, for ``finish()`` to save as ``run.report``."""
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import threading
@@ -65,3 +66,16 @@ class Capture:
             text = capture._file.read()
             capture._file.close()
         return capture.run_id, text
+
+
+def _flush_before_fork() -> None:
+    """Flush the capture file, so a forked child's copy of its buffer (written again when the
+    child exits) holds nothing the parent wrote."""
+    capture = Capture.active
+    if capture is not None:
+        with capture._lock:
+            if not capture._file.closed:
+                capture._file.flush()
+
+
+os.register_at_fork(before=_flush_before_fork)

@@ -2,7 +2,8 @@
 
 Unhandled exceptions mark open runs errored, SIGTERM/SIGINT mark them aborted before the
 process ends as it would have, and at interpreter exit a run still open is completed (exit
-code 0) or errored. A heartbeat thread stamps open runs so reapers can spot dead ones.
+code 0) or errored. A heartbeat thread stamps open runs so reapers can spot dead ones. All
+of them act on this process's own runs only: a forked child leaves its parent's alone.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ..db.enums import RunStatus
 from ..db.schema import utcnow
 from ..db.tables import run
 from ..plugins import hook, notify
-from .state import close_run, current_run, lock, open_run_ids, open_runs
+from .state import borrowed, close_run, current_run, lock, open_run_ids, open_runs
 
 _exit_code: list[int] = [0]
 _installed = False
@@ -32,9 +33,10 @@ HEARTBEAT_SECONDS = float(os.environ.get("FLOWLINEAGE_HEARTBEAT_SECONDS", "30"))
 
 
 def finish(status: str = "completed") -> Any:
-    """End the current run (``completed`` unless told otherwise) and return it."""
+    """End the current run (``completed`` unless told otherwise) and return it; a run
+    borrowed from another process (see ``state``) is left to its owner: None."""
     current = current_run()
-    if current is None:
+    if current is None or borrowed(current):
         return None
     end_run(current, status)
     return current

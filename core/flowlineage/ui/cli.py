@@ -22,7 +22,10 @@ def ui_command(
     token = check_options(host, port, token)
     connect_cli()
     where = f"[{host}]" if ":" in host else host
-    url = f"http://{where}:{port}/runs"
-    typer.echo(f"flowlineage ui on {url}" + (" (open it once with ?token=TOKEN)" if token
-                                              else "") + "; Ctrl+C stops it", err=True)
-    serve(host, port, token)
+
+    def ready(bound: int) -> None:
+        url = f"http://{where}:{bound}/runs"
+        typer.echo(f"flowlineage ui on {url}" + (" (open it once with ?token=TOKEN)" if token
+                                                  else "") + "; Ctrl+C stops it", err=True)
+
+    serve(host, port, token, ready)

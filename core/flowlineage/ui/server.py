@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..settings import is_loopback
+from ..settings import is_loopback, listen
 from .app import create_app
 from .queries import ValidationError
 
@@ -58,6 +59,13 @@ def make_server(host: str = "127.0.0.1", port: int = 8765,
     return uvicorn.Server(config)
 
 
-def serve(host: str = "127.0.0.1", port: int = 8765, token: str | None = None) -> None:
-    """Serve the UI over the connected store until interrupted."""
-    make_server(host, port, token).run()
+def serve(host: str = "127.0.0.1", port: int = 8765, token: str | None = None,
+          ready: Callable[[int], None] | None = None) -> None:
+    """Serve the UI over the connected store until interrupted; ``ready(port)`` is called
+    once the port is bound (a port in use is a ``ConfigurationError`` before anything
+    starts)."""
+    server = make_server(host, port, token)
+    sock = listen(host, port)
+    if ready is not None:
+        ready(sock.getsockname()[1])
+    server.run(sockets=[sock])

@@ -87,9 +87,11 @@ def ingest_log_cmd(
 ) -> None:
     """Record workflow runs' session, name, times, status and error from Nextflow logs."""
     from .ingest_log import ingest_log
+    from .nextflow_log import read_nextflow_log
 
+    parsed = [read_nextflow_log(log) for log in logs]  # all read first: a bad one writes nothing
     _connect()
-    for log in logs:
+    for log in parsed:
         _report(ingest_log(log, pipeline=pipeline), as_json)
 
 
@@ -125,6 +127,8 @@ def serve_cmd(
 
     check_exposure(host, token)  # before connecting: nothing to undo
     _connect()
-    typer.echo(f"flowlineage weblog receiver on http://{host}:{port}/"
-               + ("<token>" if token else ""), err=True)
-    serve(host=host, port=port, token=token, pipeline=pipeline)
+    def ready(bound: int) -> None:
+        typer.echo(f"flowlineage weblog receiver on http://{host}:{bound}/"
+                   + ("<token>" if token else ""), err=True)
+
+    serve(host=host, port=port, token=token, pipeline=pipeline, ready=ready)

@@ -19,14 +19,16 @@ from .mapping import (
     run_uid,
     transform_id,
 )
-from .nextflow_log import log_features, log_pipeline, log_run_fields, read_nextflow_log
+from .nextflow_log import NextflowLog, log_features, log_pipeline, log_run_fields, read_nextflow_log
 
 
-def ingest_log(path: str | os.PathLike[str], pipeline: str | None = None) -> IngestResult:
-    """Record one ``.nextflow.log`` (or a rotated ``.nextflow.log.N``); see the module doc."""
+def ingest_log(path: str | os.PathLike[str] | NextflowLog,
+               pipeline: str | None = None) -> IngestResult:
+    """Record one ``.nextflow.log`` (or a rotated ``.nextflow.log.N``), or one read before;
+    see the module doc."""
     from flowlineage.adapters import ensure_connected, set_run_features, upsert_runs
 
-    log = read_nextflow_log(path)
+    log = path if isinstance(path, NextflowLog) else read_nextflow_log(path)
     inst = ensure_connected()
     with inst.write():
         rows = _session_runs(log.session_id)

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from pathlib import Path
-
-from flowlineage.errors import IngestionError
 
 from .artifacts import artifact, runs_by_id, saved_id
+from .files import read_file
 from .mapping import (
     RUN_STATUS,
     TASK_REFERENCE,
@@ -71,10 +69,7 @@ def ingest_trace(
     from flowlineage.adapters import ensure_connected, hash_bytes
 
     source = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise IngestionError(f"cannot read trace file: {exc.strerror}", source=source) from None
+    data = read_file(path, "trace file")
     trace = parse_trace_text(data, source=source)
     nf_log = read_nextflow_log(log) if log is not None else None
     run_ref = run_id or (nf_log.session_id if nf_log else f"trace-{hash_bytes(data)[:32]}")

@@ -22,6 +22,7 @@ from typing import NamedTuple, NoReturn, TypeVar
 
 from flowlineage.errors import IngestionError
 
+from .files import read_file
 from .units import NA, Json, load_json
 
 LINEAGE_VERSION = "lineage/v1beta1"
@@ -477,13 +478,6 @@ def _history_entry(data: bytes, run_hash: str, source: str) -> HistoryEntry:
     )
 
 
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise IngestionError(f"cannot read file: {exc.strerror}", source=str(path)) from None
-
-
 def read_lineage_store(path: str | os.PathLike[str]) -> LineageStore:
     """Read every record of a lineage store directory, or one record file.
 
@@ -509,16 +503,17 @@ def read_lineage_store(path: str | os.PathLike[str]) -> LineageStore:
         history_dir = root / ".history"
         if history_dir.is_dir():
             history = [
-                _history_entry(_read(entry), entry.name, str(entry))
+                _history_entry(read_file(entry, "lineage history file"), entry.name,
+                               str(entry))
                 for entry in sorted(history_dir.iterdir())
-                if entry.is_file()
+                if not entry.is_dir()  # a FIFO or device among them is refused, not skipped
             ]
-    elif root.is_file():
+    elif root.exists():  # a record file (a FIFO or device is refused when read)
         files = [(root.parent.name if root.name == ".data.json" else root.stem, root)]
     else:
         raise IngestionError("no such file or directory", source=str(root))
     for key, file in sorted(files):
-        parsed = parse_lineage_record(_read(file), key=key, source=str(file))
+        parsed = parse_lineage_record(read_file(file, "lineage record"), key=key, source=str(file))
         if isinstance(parsed, SkippedRecord):
             skipped.append(parsed)
         else:

@@ -15,11 +15,11 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from flowlineage.errors import IngestionError
 
+from .files import read_file
 from .mapping import aware, script_pipeline
 
 _LINE = re.compile(r"^(?P<month>[A-Z][a-z]{2})-(?P<day>\d\d) (?P<time>\d\d:\d\d:\d\d\.\d{3}) "
@@ -55,10 +55,10 @@ def read_nextflow_log(path: str | os.PathLike[str]) -> NextflowLog:
     """Parse a ``.nextflow.log``; ``IngestionError`` naming the file and line when it is none."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
         mtime = datetime.fromtimestamp(os.path.getmtime(path)).astimezone()
     except OSError as exc:
         raise IngestionError(f"cannot read Nextflow log: {exc.strerror}", source=source) from None
+    text = read_file(path, "Nextflow log").decode("utf-8", errors="replace")
     found: dict[str, str] = {}
     times: list[tuple[int, str, str, str]] = []  # (line number, month, day, time)
     completed = goodbye = False

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from operator import attrgetter, getitem, itemgetter
-from pathlib import Path
 
 from flowlineage.errors import IngestionError
 
+from .files import read_file
 from .units import (
     NA,
     Json,
@@ -392,11 +392,7 @@ def parse_trace_text(data: str | bytes | Iterable[str], *, source: str) -> Trace
 
 def parse_trace(path: str | os.PathLike[str]) -> TraceFile:
     """Read and parse a trace file; see :func:`parse_trace_text`."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise IngestionError(f"cannot read trace file: {exc.strerror}", source=str(path)) from None
-    return parse_trace_text(data, source=str(path))
+    return parse_trace_text(read_file(path, "trace file"), source=str(path))
 
 
 def row_from_json(record: Mapping[str, Json], *, source: str, prefix: str = "") -> TraceRow:

@@ -24,7 +24,7 @@ import hmac
 import logging
 import queue
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -279,15 +279,19 @@ def create_app(token: str | None = None, pipeline: str | None = None,
 
 
 def serve(host: str = "127.0.0.1", port: int = 8585, token: str | None = None,
-          pipeline: str | None = None) -> None:
-    """Run the receiver until interrupted (connects to the instance first)."""
-    from flowlineage.adapters import ensure_connected, require
+          pipeline: str | None = None, ready: Callable[[int], None] | None = None) -> None:
+    """Run the receiver until interrupted (connects to the instance first); ``ready(port)``
+    is called once the port is bound (a port in use is a ``ConfigurationError``)."""
+    from flowlineage.adapters import ensure_connected, listen, require
 
     uvicorn = require("uvicorn", "nextflow")
     check_exposure(host, token)
     ensure_connected()
     server = uvicorn.Server(server_config(create_app(token, pipeline), host, port, token))
+    sock = listen(host, port)
+    if ready is not None:
+        ready(sock.getsockname()[1])
     try:
-        server.run()
+        server.run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it shut down on, as uvicorn.run
         pass

@@ -8,9 +8,13 @@ its directory, except Nextflow's own ``.command.*`` and ``.exitcode`` files, is 
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import stat
 from dataclasses import dataclass, field
+
+from flowlineage.errors import ValidationError
 
 logger = logging.getLogger("flowlineage.nextflow")
 
@@ -31,7 +35,11 @@ class WorkTree:
     """A Nextflow work directory; finds task directories by hash prefix."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
+        from flowlineage.adapters import require_regular
+
         self.root = os.path.realpath(root)
+        if os.path.exists(self.root):
+            require_regular(self.root)  # a FIFO or device is no work directory
         self._listings: dict[str, list[str]] = {}
 
     def contains(self, path: str) -> bool:
@@ -57,7 +65,13 @@ class WorkTree:
         return os.path.join(self.root, prefix, found[0]) if len(found) == 1 else None
 
     def scan(self, directory: str) -> TaskDir:
-        """List a task directory's outputs and the real files its input links point to."""
+        """List a task directory's outputs and the real files its input links point to.
+
+        A FIFO, device or socket among them raises ``SpecialFile``; a symlink loop under a
+        staged input folder raises ``ValidationError`` (both name the path).
+        """
+        from flowlineage.adapters import require_regular
+
         task = TaskDir(directory)
         for here, dirs, files in os.walk(directory):
             top = here == directory
@@ -66,19 +80,31 @@ class WorkTree:
                 if top and (name.startswith(_HELPER_PREFIX) or name in _HELPER_FILES):
                     continue
                 if os.path.islink(path):
-                    task.inputs.extend(_files_at(os.path.realpath(path)))
-                elif name in files and os.path.isfile(path):
+                    task.inputs.extend(_files_at(path))
+                elif name in files:
+                    try:
+                        st = os.stat(path)
+                    except FileNotFoundError:
+                        continue  # removed since listed
+                    require_regular(path, st)
                     task.outputs.append(path)
             dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(here, d))]
         return task
 
 
-def _files_at(target: str) -> list[str]:
-    """The regular files at ``target``: itself, or every file under a directory."""
-    if os.path.isfile(target):
-        return [target]
-    found: list[str] = []
-    for here, _, files in os.walk(target, followlinks=True):
-        found.extend(os.path.join(here, f) for f in sorted(files)
-                     if os.path.isfile(os.path.join(here, f)))
-    return found
+def _files_at(link: str) -> list[str]:
+    """The regular files an input link stages: its target, or every file under a folder
+    (walked with loop detection); none for a dangling link."""
+    from flowlineage.adapters import require_regular, walk_files
+
+    target = os.path.realpath(link)
+    try:
+        st = os.stat(link)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ValidationError(f"symlink loop: {link} leads back to itself") from None
+        return []  # dangling: the upstream file is gone
+    if stat.S_ISDIR(st.st_mode):
+        return [str(p) for p in walk_files(target)]
+    require_regular(link, st)
+    return [target]

@@ -9,25 +9,13 @@ Unset, the exporter is on only when the OpenLineage client itself is configured
 
 from __future__ import annotations
 
-import logging
 import os
-import threading
-from typing import TYPE_CHECKING
-
-from flowlineage.errors import ConfigurationError
-
-if TYPE_CHECKING:
-    from .emit import LiveEmitter
 
 ENV = "FLOWLINEAGE_OPENLINEAGE"
 NAMESPACE_ENV = "FLOWLINEAGE_OPENLINEAGE_NAMESPACE"
 DEFAULT_NAMESPACE = "flowlineage"
 CLIENT_ENV = ("OPENLINEAGE_URL", "OPENLINEAGE_CONFIG", "OPENLINEAGE__TRANSPORT__TYPE")
 OFF = ("", "0", "off", "false", "no", "none")
-logger = logging.getLogger("flowlineage.openlineage")
-
-_lock = threading.Lock()
-_cache: dict[tuple[str | None, ...], LiveEmitter | None] = {}
 
 
 def target() -> tuple[str | None, ...] | None:
@@ -45,36 +33,6 @@ def target() -> tuple[str | None, ...] | None:
     return None if chosen.lower() in OFF else (chosen, *clients)
 
 
-def emitter() -> LiveEmitter | None:
-    """The live emitter for the current environment (built once per configuration)."""
-    key = target()
-    if key is None:
-        return None
-    try:
-        return _cache[key]
-    except KeyError:
-        pass
-    with _lock:
-        if key not in _cache:
-            from .emit import LiveEmitter
-
-            try:
-                _cache[key] = LiveEmitter(str(key[0]))
-            except ConfigurationError as e:
-                logger.warning("OpenLineage events are off: %s", e)
-                _cache[key] = None
-        return _cache[key]
-
-
 def namespace() -> str:
     """The job namespace: ``FLOWLINEAGE_OPENLINEAGE_NAMESPACE``, default ``flowlineage``."""
     return os.environ.get(NAMESPACE_ENV) or DEFAULT_NAMESPACE
-
-
-def reset() -> None:
-    """Forget built emitters (closing their transports)."""
-    with _lock:
-        for built in _cache.values():
-            if built is not None:
-                built.close()
-        _cache.clear()

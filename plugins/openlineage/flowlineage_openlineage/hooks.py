@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from flowlineage.adapters import hookimpl
 
-from .config import emitter
+from .live import emitter
 
 if TYPE_CHECKING:
     import typer

@@ -172,6 +172,9 @@ class Collector:
 
     def _start_writer(self) -> None:
         env = os.environ.copy()
+        launcher = env.pop("FLOWLINEAGE_RUN", None)  # a tracked script that ran Snakemake:
+        if launcher:  # it initiates the workflow run; the writer's saves are not its outputs
+            env.setdefault("FLOWLINEAGE_PARENT_RUN", launcher)
         db, storage = self._connection()
         if db is not None:
             env["FLOWLINEAGE_DB"] = db  # the environment, not argv: URLs may hold passwords

@@ -518,6 +518,15 @@ def test_transforms_list_and_show(cli: Callable[..., Result], data: dict[str, An
     assert "recent runs (2 of 2)" in text and UID_B in text
 
 
+def test_transform_uid_stem_means_its_latest_version(cli: Callable[..., Result],
+                                                     data: dict[str, Any]) -> None:
+    first = get_or_create_transform("script.py", source_code="print(1)")
+    latest = get_or_create_transform("script.py", source_code="print(2)")
+    assert latest.uid[:-4] == first.uid[:-4] and len(first.uid) == 16  # a 12-character stem
+    shown = _json(cli("transforms", "show", first.uid[:-4], "--json"))
+    assert shown["uid"] == latest.uid
+
+
 def test_search_across_kinds(cli: Callable[..., Result], data: dict[str, Any]) -> None:
     hits = _json(cli("search", "COUNTS", "--json"))
     assert sorted((h["kind"], h["label"]) for h in hits) == [

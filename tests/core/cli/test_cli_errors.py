@@ -4,6 +4,7 @@ naming the problem and what to do, exit code 2 and no traceback."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -108,3 +109,11 @@ def test_wrong_database_on_a_running_postgres(
     line = _fail(tmp_path, ["--db", url, "runs", "list"])
     assert f"PostgreSQL at 127.0.0.1:{postgres_server.port}" in line
     assert 'database "no_such_database" does not exist' in line
+
+
+@pytest.mark.parametrize("command", [["ui"], ["nextflow", "serve"]])
+def test_a_port_in_use_is_one_clear_line(tmp_path: Path, command: list[str]) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        line = _fail(tmp_path, [*command, "--port", str(port)])
+    assert line == f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"

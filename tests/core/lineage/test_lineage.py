@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,6 +69,39 @@ def test_upstream_and_downstream(any_instance: Instance, tmp_path: Path) -> None
     data = up.to_dict()
     assert {n["label"] for n in data["nodes"] if n["kind"] == "artifact"} == {
         "a0.txt", "a1.txt", "a2.txt", "a3.txt"}
+
+
+def test_walked_records_are_whole_records(any_instance: Instance, tmp_path: Path) -> None:
+    """Records a walk hands out (built in bulk, not by the ORM's loader) equal those ``get``
+    loads, follow their relations, describe themselves and save changes."""
+    arts = make_chain(tmp_path, 3)
+    up = arts[-1].upstream()
+    run, art = up.run_list[0], up.artifact_list[0]
+    columns = [c.key for c in fl.Run.__mapper__.column_attrs]
+    assert {c: getattr(run, c) for c in columns} == {
+        c: getattr(fl.Run.get(run.id), c) for c in columns}
+    assert run.started_at is not None and run.started_at.tzinfo is not None
+    assert run.status == "completed" and run.transform.key == "step"
+    assert art.run.id == arts[1].run_id and art.path.endswith(art._storage_key)  # type: ignore[union-attr]
+    assert art.key in art.describe(print_=False) and repr(run).startswith("Run(id=")
+    assert up.start_record.id == arts[-1].id and up.transforms[run.transform_id].key == "step"
+    art.description = "walked, then edited"
+    art.save()
+    assert fl.Artifact.get(art.id).description == "walked, then edited"
+    run.params = {"alpha": 1}
+    run.save()
+    assert fl.Run.get(run.id).params == {"alpha": 1}
+
+
+def test_walks_leave_gc_as_they_found_it(instance: Instance, tmp_path: Path) -> None:
+    arts = make_chain(tmp_path, 2)
+    assert gc.isenabled()
+    assert len(arts[-1].upstream()) == 3 and gc.isenabled()
+    gc.disable()
+    try:
+        assert len(arts[0].downstream()) == 2 and not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_initiated_by_parents_are_upstream(any_instance: Instance, tmp_path: Path) -> None:

@@ -48,6 +48,7 @@ def test_browse_runs_to_artifact_graph(served: Served, store: Store, page: Page,
     details.locator("h3").wait_for()
     assert details.locator("h3").inner_text() == "artifact raw.csv"
     assert store.raw in details.inner_text()
+    assert details.locator("a").get_attribute("href") == f"/artifacts/{store.raw}"
     shot = pg.locator("#fl-graph").screenshot(path=str(tmp_path / "graph.png"))
     assert drawn_pixels(shot) > 2000, "the lineage graph is blank"
     # expand downstream of raw.csv through the API: nothing new, but the request succeeds

@@ -549,7 +549,7 @@ def test_lineage_skips_and_store_errors(tmp_path: Path) -> None:
     dangling = tmp_path / "dangling" / TASK
     dangling.mkdir(parents=True)
     (dangling / ".data.json").symlink_to(tmp_path / "gone.json")
-    with pytest.raises(IngestionError, match="cannot read file") as excinfo:
+    with pytest.raises(IngestionError, match="cannot read lineage record") as excinfo:
         read_lineage_store(tmp_path / "dangling")
     assert excinfo.value.source == str(dangling / ".data.json")
 

@@ -23,7 +23,7 @@ ENV_VARS = ("FLOWLINEAGE_OPENLINEAGE", "FLOWLINEAGE_OPENLINEAGE_NAMESPACE", "OPE
 @pytest.fixture
 def ol_plugin(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     """The exporter's hooks registered (as its entry point would), live events unconfigured."""
-    from flowlineage_openlineage import config, hooks
+    from flowlineage_openlineage import hooks, live
 
     for name in ENV_VARS:
         monkeypatch.delenv(name, raising=False)
@@ -31,9 +31,9 @@ def ol_plugin(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     added = pm.get_plugin("openlineage") is None
     if added:
         pm.register(hooks, name="openlineage")
-    config.reset()
+    live.reset()
     yield hooks
-    config.reset()
+    live.reset()
     if added:
         pm.unregister(hooks)
 

@@ -167,15 +167,15 @@ def test_off_unless_configured(
     instance: Instance, ol_plugin: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture
 ) -> None:
-    from flowlineage_openlineage import config
+    from flowlineage_openlineage import live
 
-    assert config.emitter() is None
+    assert live.emitter() is None
     monkeypatch.setenv("OPENLINEAGE_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("FLOWLINEAGE_OPENLINEAGE", "off")
-    assert config.emitter() is None  # our switch wins over the client's settings
+    assert live.emitter() is None  # our switch wins over the client's settings
     monkeypatch.setenv("FLOWLINEAGE_OPENLINEAGE", f"file:{tmp_path / 'x.jsonl'}")
     monkeypatch.setenv("OPENLINEAGE_DISABLED", "true")
-    assert config.emitter() is None  # the client's kill switch wins over everything
+    assert live.emitter() is None  # the client's kill switch wins over everything
     monkeypatch.delenv("OPENLINEAGE_DISABLED")
     monkeypatch.setenv("FLOWLINEAGE_OPENLINEAGE", "ftp://example.org/events")
     with caplog.at_level(logging.WARNING, logger="flowlineage.openlineage"):

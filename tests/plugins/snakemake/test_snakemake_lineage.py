@@ -259,6 +259,8 @@ def test_tracked_runs_around_the_workflow(instance: Instance, workflow: Path,
     monkeypatch.delenv("FLOWLINEAGE_PARENT_RUN")
     (inv,) = invocations()
     assert inv.initiated_by_run_id == launcher.id
+    assert fl.Artifact.get(key="data/a.txt").run_id is None  # the writer did not borrow
+    # the launcher's run (FLOWLINEAGE_RUN): the workflow's inputs are not its outputs
 
     script = workflow / "analyse.py"
     script.write_text("""\

@@ -103,7 +103,7 @@
     var graph = JSON.parse(dataTag.textContent);
     PALETTE = graph.palette;
     var api = box.getAttribute("data-api");
-    var linkPrefix = box.getAttribute("data-link") || "";
+    var linkPrefix = box.getAttribute("data-link");  // null: no entity pages to link to
     var details = document.getElementById("fl-details");
     var status = document.getElementById("fl-graph-status");
     var t0 = performance.now();
@@ -146,7 +146,7 @@
       });
       details.appendChild(dl);
       var actions = el("div", null, "fl-actions");
-      if (linkPrefix && info.uid) {
+      if (linkPrefix !== null && info.uid) {
         var a = el("a", "open " + info.kind + " page");
         a.href = linkPrefix + "/" + info.kind + "s/" + encodeURIComponent(info.uid);
         actions.appendChild(a);
