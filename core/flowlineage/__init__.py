@@ -12,6 +12,8 @@ from importlib import import_module
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from .optional import load as _load
+
 __version__ = "0.1.0"
 
 _EXPORTS = {  # public name -> (module, attribute)
@@ -66,7 +68,7 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'flowlineage' has no attribute {name!r}")
     module, attr = target
     if module != "errors":
-        import_module(f".{_ENTITIES}", __name__)
+        _load(f".{_ENTITIES}", __name__)
     mod = import_module(f".{module}", __name__)
     value = mod if attr is None else getattr(mod, attr)
     globals()[name] = value
@@ -83,7 +85,7 @@ class _Facade(ModuleType):
 
     @property
     def context(self) -> Any:
-        import_module(f".{_ENTITIES}", __name__)
+        _load(f".{_ENTITIES}", __name__)
         return import_module(".context", __name__).context
 
     @context.setter

@@ -9,8 +9,9 @@ the database layer.
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING, Any
+
+from .optional import load as _load
 
 _EXPORTS = {  # public name -> (module, attribute); loaded on first use
     "Branch": ("db.enums", "Branch"),
@@ -153,7 +154,7 @@ def __getattr__(name: str) -> Any:
     target = _EXPORTS.get(name)
     if target is None:
         raise AttributeError(f"module 'flowlineage.adapters' has no attribute {name!r}")
-    value = getattr(import_module(f"flowlineage.{target[0]}"), target[1])
+    value = getattr(_load(f"flowlineage.{target[0]}"), target[1])
     globals()[name] = value
     return value
 

@@ -20,12 +20,10 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import ColumnElement, and_, func, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped
 
 from ..db import tables
-from ..db.engine import get_instance
+from ..db.engine import dialect_insert, get_instance
 from ..db.query import QuerySet
 from ..db.record import Record
 from ..db.schema import Base, utcnow
@@ -213,7 +211,7 @@ def record_locations(rows: Iterable[dict[str, Any]]) -> int:
 
 @cache
 def _upsert(dialect: str) -> Any:
-    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(_T)
+    stmt = dialect_insert(dialect)(_T)
     return stmt.on_conflict_do_update(
         index_elements=["path", "host", "artifact_id"],
         set_={"size": stmt.excluded.size, "mtime": stmt.excluded.mtime,

@@ -2,49 +2,159 @@
 
 ``flowlineage init|info``, ``runs list|show|reap|delete``,
 ``artifacts list|show|delete|restore``, ``collections list|show``, ``transforms list|show``,
-``search``, ``lineage``, ``status``, ``check``, ``gc``, ``demo``, ``ui`` and the subcommands plugins
-add through ``flowlineage_register_commands``. User errors (any ``FlowlineageError`` and bad
-arguments) print one line and exit with code 2; ``--debug`` shows the traceback instead.
+``search``, ``lineage``, ``status``, ``check``, ``gc``, ``demo``, ``ui`` and the subcommands
+plugins add through ``flowlineage_register_commands``. User errors (any ``FlowlineageError``
+and bad arguments) print one line and exit with code 2; ``--debug`` shows the traceback.
+
+Start-up stays short: a command's module (and with it SQLAlchemy, rich, ...) is imported
+only when that command runs, and plugins add their commands only when a name is not a core
+command or when the commands are listed (``--help``); the root's help lists core commands
+from ``COMMANDS`` without importing them.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Sequence
-from importlib.metadata import version
-from pathlib import Path
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
+from typer.main import get_command
 
-from ..artifact.artifact import Artifact
-from ..collection.collection import Collection
-from ..db.enums import RunStatus
 from ..errors import FlowlineageError
+from ..optional import load
 from ..plugins import get_plugin_manager
-from ..render.formats import FORMATS, render
-from ..run.run import Run
-from ..run.transform import Transform
-from ..storage.roots import Storage
-from ..ui.cli import ui_command
-from .common import STATE, cells, connect, console, print_json
-from .demo import run_demo
-from .gc import gc_cmd
-from .paths import check_cmd, resolve_path_or_node, status_cmd
-from .records import artifacts_app, collections_app, runs_app
-from .search import search_cmd
-from .transforms import transforms_app
+from .state import STATE
 
 logger = logging.getLogger("flowlineage.cli")
 USER_ERROR = 2
 INTERNAL_ERROR = 1
 HELP_OPTIONS = ["-h", "--help"]
 
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    # name: (module, attribute: a command function or a typer app, summary in the root's help)
+    "init": (".instance", "init_cmd",
+             "Create (or upgrade) the instance: database schema and default storage."),
+    "info": (".instance", "info_cmd",
+             "Show the instance: database, storage, record counts, plugins and adapters."),
+    "demo": (".demo", "demo_cmd",
+             "Run Snakemake, Nextflow, a tracked script and Prefect into one lineage, offline."),
+    "search": (".search", "search_cmd",
+               "Find transforms, runs, artifacts and collections by text, newest first."),
+    "lineage": (".lineage", "lineage_cmd", "Draw the lineage of an artifact or a run."),
+    "status": (".paths", "status_cmd", "Show each recorded file under PATH: unchanged, "
+               "modified or missing, and which run wrote it."),
+    "check": (".paths", "check_cmd", "Re-hash every location on this host and list those "
+              "modified or missing (exit 1)."),
+    "gc": (".gc", "gc_cmd", "Remove copies under each storage root's .flowlineage/ folder that "
+           "no artifact references (trashed artifacts still do)."),
+    "ui": ("..ui.cli", "ui_command",
+           "Browse runs, artifacts and collections, with an interactive lineage graph."),
+    "runs": (".records", "runs_app", "List, show, reap and delete runs."),
+    "artifacts": (".records", "artifacts_app", "List, show, delete and restore artifacts."),
+    "collections": (".records", "collections_app", "List and show collections."),
+    "transforms": (".transforms", "transforms_app", "List and show transforms."),
+}
+"""The core commands, imported when they run; a test checks each summary against its
+command's own help."""
+
+
+class Commands(MutableMapping[str, Any]):
+    """The root's subcommands by name: a core command is imported and built on first
+    access, plugin commands are added when first needed (an unknown name, a listing)."""
+
+    def __init__(self) -> None:
+        self._built: dict[str, Any] = {}
+        self._plugins: dict[str, Any] | None = None
+        self.summaries = False
+        """While True, unbuilt core commands are stand-ins carrying their summary (help)."""
+
+    def plugins(self) -> dict[str, Any]:
+        """The commands plugins add, each plugin's hook called once (a failing one logs a
+        warning and adds nothing)."""
+        if self._plugins is None:
+            self._plugins = {n: c for n, c in _built(_register_plugin_commands).items()
+                             if n not in COMMANDS}
+        return self._plugins
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self._built:
+            return self._built[name]
+        if name not in COMMANDS:
+            return self.plugins()[name]
+        module, attr, summary = COMMANDS[name]
+        if self.summaries:
+            return TyperCommand(name=name, help=summary)
+        target = getattr(load(module, __package__), attr)
+        if isinstance(target, typer.Typer):
+            command = _built(lambda holder: holder.add_typer(target, name=name))[name]
+        else:
+            command = _built(lambda holder: holder.command(name)(target))[name]
+        self._built[name] = command
+        return command
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from COMMANDS
+        yield from (n for n in self._built if n not in COMMANDS)
+        yield from (n for n in self.plugins() if n not in self._built)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def _built(register: Callable[[typer.Typer], object]) -> dict[str, Any]:
+    """The commands ``register`` adds to a Typer app, built as a sub-app's would be."""
+    holder = typer.Typer(add_completion=False)
+    holder.callback()(_holder)
+    register(holder)
+    return {n: _bare_flags(c) for n, c in getattr(get_command(holder), "commands", {}).items()}
+
+
+def _holder() -> None:
+    """Holds commands while they are built."""
+
+
+def _register_plugin_commands(cli: typer.Typer) -> None:
+    """Every plugin's ``flowlineage_register_commands``, one by one: a broken plugin must not
+    break the CLI."""
+    for impl in get_plugin_manager().hook.flowlineage_register_commands.get_hookimpls():
+        try:
+            impl.function(cli=cli)
+        except Exception as e:
+            logger.warning("flowlineage plugin %r could not add commands: %s: %s",
+                           impl.plugin_name, type(e).__name__, e)
+
 
 class FlowlineageGroup(TyperGroup):
-    """The root command: turns user errors into one line on stderr and exit code 2."""
+    """The root command: imports a subcommand when it runs, and turns user errors into one
+    line on stderr and exit code 2."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        given, self.commands = self.commands, Commands()
+        self.commands.update(given)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        """Core commands, then the plugins' (without importing any core command)."""
+        return list(self.commands)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        """The help, listing core commands by their summaries (nothing imported)."""
+        commands = self.commands
+        assert isinstance(commands, Commands)
+        commands.summaries = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            commands.summaries = False
 
     def main(
         self,
@@ -93,15 +203,18 @@ class FlowlineageGroup(TyperGroup):
         return code
 
 
-def _bare_flags(command: Any) -> None:
-    """Show boolean flags as flags in help (``--json``, not ``--json <bool>``)."""
+def _bare_flags(command: Any) -> Any:
+    """Show boolean flags as flags in help (``--json``, not ``--json <bool>``); returns the
+    command. The root's own subcommands get this as they are built."""
     help_option = command.get_help_option(typer.Context(command,
                                                         help_option_names=HELP_OPTIONS))
     for param in [*command.params, *([help_option] if help_option is not None else [])]:
         if getattr(param, "is_flag", False) and param.metavar is None:
             param.metavar = ""
-    for sub in getattr(command, "commands", {}).values():
+    subs = getattr(command, "commands", {})
+    for sub in ({} if isinstance(subs, Commands) else subs).values():
         _bare_flags(sub)
+    return command
 
 
 def _error(message: str) -> None:
@@ -124,143 +237,19 @@ def _root(
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
 
 
-# ---------------------------------------------------------------- init and info
-
-
-def init_cmd() -> None:
-    """Create (or upgrade) the instance: database schema and default storage."""
-    inst = connect()
-    console().print(f"flowlineage instance ready\n  database: {inst.url}\n"
-                    f"  storage:  {inst.storage_root}", markup=False)
-
-
-def info_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
-             ) -> None:
-    """Show the instance: database, storage, record counts, plugins and adapters."""
-    __version__ = version("flowlineage")
-    inst = connect()
-    pm = get_plugin_manager()
-    storages = [s.root for s in Storage.filter().order_by("id").all()]
-    runs = {status: Run.filter(status=status).count() for status in RunStatus.__members__}
-    counts = {"transforms": Transform.filter().count(), "artifacts": Artifact.filter().count(),
-              "collections": Collection.filter().count()}
-    plugins = sorted(name for name, _ in pm.list_name_plugin() if name)
-    adapters: list[dict[str, Any]] = [a for a in pm.hook.flowlineage_adapters() if a]
-    if as_json:
-        print_json({"version": __version__, "home": str(inst.settings.home),
-                    "database": inst.url, "dialect": inst.dialect,
-                    "storage": inst.storage_root, "storages": storages, "runs": runs, **counts,
-                    "plugins": plugins, "adapters": adapters})
-        return
-    from rich.table import Table
-
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column(overflow="fold")
-    by_status = ", ".join(f"{n} {status}" for status, n in runs.items() if n)
-    rows = [
-        ("version", __version__), ("home", str(inst.settings.home)), ("database", inst.url),
-        ("storage", inst.storage_root), ("storages", str(len(storages))),
-        ("transforms", str(counts["transforms"])),
-        ("runs", f"{sum(runs.values())}" + (f" ({by_status})" if by_status else "")),
-        ("artifacts", str(counts["artifacts"])), ("collections", str(counts["collections"])),
-        ("plugins", ", ".join(plugins) or "-"),
-        ("adapters", ", ".join(str(a.get("name")) for a in adapters) or "-"),
-    ]
-    for name, value in rows:
-        grid.add_row(*cells(name, value))
-    console().print(grid)
-
-
-def demo_cmd(
-    home: Annotated[Path | None, typer.Option(
-        "--home", help="FLOWLINEAGE_HOME for the demo (default: $FLOWLINEAGE_HOME if set, "
-        "else a new temporary folder).")] = None,
-    out: Annotated[Path | None, typer.Option(
-        "--out", help="Folder for lineage.html (default: the current folder).")] = None,
-) -> None:
-    """Run Snakemake, Nextflow, a tracked script and Prefect into one lineage, offline."""
-    import os
-    import tempfile
-
-    env_home = os.environ.get("FLOWLINEAGE_HOME")
-    target = home or (Path(env_home).expanduser() if env_home else None) or Path(
-        tempfile.mkdtemp(prefix="flowlineage-demo-"))
-    run_demo(target, out=out)
-
-
-# ---------------------------------------------------------------- lineage
-
-
-def lineage_cmd(
-    node: Annotated[str, typer.Argument(
-        metavar="PATH|ID", help="An existing file or folder (or s3:// URI), else an artifact "
-        "(id, uid, uid prefix, key) or run (id, uid, uid prefix); run:ID / artifact:ID when "
-        "ambiguous.")],
-    upstream: Annotated[bool, typer.Option(
-        "--upstream/--downstream", help="Where the data came from, or where it went.")] = True,
-    depth: Annotated[int | None, typer.Option("--depth", min=1, help="At most N hops.")
-                     ] = None,
-    format: Annotated[str, typer.Option(
-        "--format", "-f", help="text, mermaid, dot, json or html.")] = "text",
-    output: Annotated[str | None, typer.Option(
-        "--output", "-o", metavar="FILE", help="Write to FILE instead of stdout.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
-) -> None:
-    """Draw the lineage of an artifact or a run."""
-    from pathlib import Path
-
-    if as_json:
-        format = "json"
-    if format not in FORMATS:
-        raise typer.BadParameter(f"{format!r}: use one of {', '.join(FORMATS)}",
-                                 param_hint="--format")
-    connect()
-    record = resolve_path_or_node(node)
-    lineage = record.upstream(depth) if upstream else record.downstream(depth)
-    text = render(lineage, format)
-    if output is None:
-        sys.stdout.write(text)
-        return
-    Path(output).write_text(text, encoding="utf-8")
-    console(stderr=True).print(f"wrote {format} lineage ({len(lineage) + 1} nodes) to {output}",
-                               markup=False)
-
-
 # ---------------------------------------------------------------- the app
 
 
 def build_app() -> typer.Typer:
-    """The root Typer app with the core commands and every plugin's subcommands."""
+    """The root Typer app: the global options; its group finds the core commands and every
+    plugin's subcommands when they are needed."""
     app = typer.Typer(cls=FlowlineageGroup, no_args_is_help=True, pretty_exceptions_enable=False,
                       context_settings={"help_option_names": HELP_OPTIONS})
     app.callback()(_root)
-    app.command("init")(init_cmd)
-    app.command("info")(info_cmd)
-    app.command("demo")(demo_cmd)
-    app.add_typer(runs_app, name="runs")
-    app.add_typer(artifacts_app, name="artifacts")
-    app.add_typer(collections_app, name="collections")
-    app.add_typer(transforms_app, name="transforms")
-    app.command("search")(search_cmd)
-    app.command("lineage")(lineage_cmd)
-    app.command("status")(status_cmd)
-    app.command("check")(check_cmd)
-    app.command("gc")(gc_cmd)
-    app.command("ui")(ui_command)
-    caller = get_plugin_manager().hook.flowlineage_register_commands
-    for impl in caller.get_hookimpls():  # one by one: a broken plugin must not break the CLI
-        try:
-            impl.function(cli=app)
-        except Exception as e:
-            logger.warning("flowlineage plugin %r could not add commands: %s: %s",
-                           impl.plugin_name, type(e).__name__, e)
     return app
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``flowlineage`` console script; returns the exit code."""
-    from typer.main import get_command
-
     return int(get_command(build_app()).main(args=argv, prog_name="flowlineage",
                                              standalone_mode=False))

@@ -1,7 +1,5 @@
-"""Helpers shared by the CLI commands: global options, ID resolution, time parsing, output.
-
-Heavy modules (the database layer, rich) are imported inside the functions, so importing
-the CLI stays fast.
+"""Helpers shared by the CLI commands: connecting with the global options, ID resolution,
+time parsing, output (rich loads inside the functions that print).
 """
 
 from __future__ import annotations
@@ -12,7 +10,6 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,6 +24,7 @@ from ..db.ids import VERSION_LEN
 from ..db.record import Record
 from ..errors import DoesNotExist, MultipleResultsFound
 from ..run.run import Run
+from .state import STATE
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -40,22 +38,6 @@ STATUS_STYLES = {
     "completed": "green", "errored": "bold red", "aborted": "magenta", "started": "cyan",
     "restarted": "yellow", "scheduled": "dim",
 }
-
-
-@dataclass
-class State:
-    """The global options of one CLI invocation."""
-
-    db: str | None = None
-    storage: str | None = None
-    debug: bool = False
-
-    def reset(self) -> None:
-        """Back to the defaults (before an invocation parses its options)."""
-        self.db, self.storage, self.debug = None, None, False
-
-
-STATE = State()
 
 
 def connect() -> Instance:

@@ -20,9 +20,13 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from textwrap import dedent
+from typing import Annotated
+
+import typer
 
 import flowlineage as fl
 
@@ -267,3 +271,17 @@ def _explore(home: Path, project: Path, html: Path, uid: str) -> str:
             f"  flowlineage lineage {uid} --format html -o lineage.html\n"
             f"  flowlineage runs list\n"
             f"  flowlineage ui  (then open http://127.0.0.1:8765/artifacts/{uid} in a browser)")
+
+
+def demo_cmd(
+    home: Annotated[Path | None, typer.Option(
+        "--home", help="FLOWLINEAGE_HOME for the demo (default: $FLOWLINEAGE_HOME if set, "
+        "else a new temporary folder).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Folder for lineage.html (default: the current folder).")] = None,
+) -> None:
+    """Run Snakemake, Nextflow, a tracked script and Prefect into one lineage, offline."""
+    env_home = os.environ.get("FLOWLINEAGE_HOME")
+    target = home or (Path(env_home).expanduser() if env_home else None) or Path(
+        tempfile.mkdtemp(prefix="flowlineage-demo-"))
+    run_demo(target, out=out)

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, exc, insert, select
+from sqlalchemy import create_engine, event, exc, select
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -102,12 +102,17 @@ class Instance:
                 self._local.session = None
 
     def register_root(self, root: str, description: str | None = None) -> int:
-        """The id of a storage root's row, inserted if new (race-safe)."""
+        """The id of a storage root's row, inserted if new (race-safe); a known root costs one
+        read, never a write transaction (so connecting does not queue behind a writer)."""
         root = normalize_root(root)
         kind = root.split("://", 1)[0] if "://" in root else "local"
         if kind == "local" and not Path(root).is_dir():  # an existing one may be read-only
             writable_folder(Path(root), "the storage root", "FLOWLINEAGE_STORAGE (or --storage)")
         t = tables.storage
+        with self.connection() as conn:
+            known = conn.execute(select(t.c.id).where(t.c.root == root)).scalar()
+        if known is not None:
+            return int(known)
         with self.write() as s:
             found = s.execute(select(t.c.id).where(t.c.root == root)).scalar()
             if found is None:
@@ -123,17 +128,20 @@ class Instance:
         self.engine.dispose()
 
 
-def insert_ignore(dialect: str, table: Any) -> Any:
-    """``INSERT … ON CONFLICT DO NOTHING`` for the current dialect."""
+def dialect_insert(dialect: str) -> Any:
+    """The dialect's ``insert`` (with ``on_conflict_*``); PostgreSQL's module loads only there."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(table).on_conflict_do_nothing()
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        return sqlite_insert(table).on_conflict_do_nothing()
-    return insert(table).prefix_with("IGNORE")  # pragma: no cover
+    return sqlite_insert
+
+
+def insert_ignore(dialect: str, table: Any) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` for the current dialect."""
+    return dialect_insert(dialect)(table).on_conflict_do_nothing()
 
 
 @contextmanager

@@ -67,3 +67,17 @@ class Base(DeclarativeBase):
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSONType}
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        """Map an entity onto its Core table (``__table__``) without evaluating its
+        ``Mapped[...]`` annotations: they only type columns the table already has, and
+        reading them was a good part of the cost of mapping at start-up."""
+        own = cls.__dict__.get("__annotations__")
+        if own is None or "__table__" not in cls.__dict__:
+            super().__init_subclass__(**kw)
+            return
+        cls.__annotations__ = {}
+        try:
+            super().__init_subclass__(**kw)
+        finally:
+            cls.__annotations__ = own

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from . import ids, tables
-from .engine import get_instance, insert_ignore
+from .engine import dialect_insert, get_instance, insert_ignore
 from .enums import RunStatus
 from .schema import utcnow
 
@@ -133,17 +133,13 @@ def _upsert_statement(dialect: str, table_name: str, columns: tuple[str, ...]) -
     """``INSERT … ON CONFLICT DO UPDATE`` of ``columns``, built once per column set so
     SQLAlchemy compiles it once (building ``excluded`` proxies is costly). Rows whose values
     are unchanged are left alone, so writing the same rows again rewrites no row or index."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
     if table_name == "run":
         table, keys = tables.run, ["reference_type", "reference"]
         updatable = [c for c in columns if c in RUN_UPDATABLE]
     else:
         table, keys = tables.run_feature_value, ["run_id", "name"]
         updatable = ["dtype", "value", "value_num"]
-    stmt = dialect_insert(table)
+    stmt = dialect_insert(dialect)(table)
     if not updatable:
         return stmt.on_conflict_do_nothing()
     return stmt.on_conflict_do_update(

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import IO, TypeVar
 
 from blake3 import blake3
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from ..errors import ContentChanged
 from .files import folder_files, open_regular
@@ -44,6 +43,8 @@ def _signature(st: os.stat_result) -> tuple[int, ...]:
 
 def consistent(path: str | os.PathLike[str], read: Callable[[], T]) -> T:
     """``read()`` retried while ``path`` changes under it, then ``ContentChanged``."""
+    from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
     try:
         for attempt in Retrying(stop=stop_after_attempt(ATTEMPTS), reraise=True,
                                 retry=retry_if_exception_type(_Changed),

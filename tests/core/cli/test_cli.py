@@ -17,7 +17,7 @@ import pytest
 import typer
 from flowlineage import plugins
 from flowlineage.adapters import get_or_create_transform, link_run_inputs, upsert_runs
-from flowlineage.cli.app import build_app, main
+from flowlineage.cli.app import COMMANDS, Commands, build_app, main
 from flowlineage.db.engine import Instance
 from flowlineage.errors import DoesNotExist
 from flowlineage.hookspecs import hookimpl
@@ -426,6 +426,28 @@ def test_importing_the_cli_is_cheap() -> None:
             "import flowlineage.cli; bad = {'sqlalchemy', 'rich.table', 'pandas'} & "
             "set(sys.modules); assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_root_help_summaries_are_the_commands_own() -> None:
+    commands = Commands()
+    for name, (_, _, summary) in COMMANDS.items():
+        assert commands[name].get_short_help_str(200) == summary, name
+
+
+def test_a_command_imports_only_what_it_needs(fl_home: Path) -> None:
+    watched = ["sqlalchemy", "starlette", "flowlineage_prefect", "flowlineage_nextflow",
+               "flowlineage.cli.records"]
+    code = ("import json, sys; from flowlineage.cli.app import main; code = main(sys.argv[1:]); "
+            f"print(json.dumps([m for m in {watched!r} if m in sys.modules])); sys.exit(code)")
+
+    def imported(*args: str) -> set[str]:
+        proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                              text=True, timeout=120, env=dict(os.environ))
+        assert proc.returncode == 0, proc.stderr
+        return set(json.loads(proc.stdout.splitlines()[-1]))
+
+    assert not imported("--help") & {"sqlalchemy", "starlette", "flowlineage.cli.records"}
+    assert imported("runs", "list", "--json") == {"sqlalchemy", "flowlineage.cli.records"}
 
 
 # ---------------------------------------------------------------- the installed script

@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import flowlineage.cli.app
+import flowlineage.cli.demo
 import pytest
 from flowlineage.cli.app import build_app
 from typer.testing import CliRunner
@@ -78,7 +78,7 @@ def test_demo_options_pick_home_and_out(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls: list[tuple[Path, Path | None]] = []
-    monkeypatch.setattr(flowlineage.cli.app, "run_demo",
+    monkeypatch.setattr(flowlineage.cli.demo, "run_demo",
                         lambda home, out=None: calls.append((home, out)))
     monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
