@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .mapping import IngestResult
+if TYPE_CHECKING:
+    from .mapping import IngestResult
 
 app = typer.Typer(help="Record Nextflow runs: trace files, lineage stores, weblog events.",
                   no_args_is_help=True)
