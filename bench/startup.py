@@ -4,8 +4,8 @@ existing SQLite store over a bare interpreter, and whole ``flowlineage`` CLI pro
 Each figure is the median of fresh processes (wall time), the commands run in turn so load
 on a shared machine touches them alike. Beside each figure its floor, measured in the same
 run: the bare interpreter (``python -c pass``) and importing the libraries the figure cannot
-do without (SQLAlchemy's ORM and SQLite dialect; typer with its rich help; typer's option
-coercion, which imports pydantic, plus rich's tables). Run: python bench/startup.py [--quick]
+do without (SQLAlchemy's ORM and SQLite dialect; typer with its rich help; typer, rich's
+tables and the ORM for ``runs list``). Run: python bench/startup.py [--quick]
 [--json]
 """
 
@@ -30,7 +30,7 @@ FLOORS = {  # name: statement
     "sqlalchemy": "import sqlalchemy",
     "orm": ORM,
     "help": "import typer, typer.rich_utils",
-    "list": f"import typer, typer._adapters, rich.table, {ORM.removeprefix('import ')}",
+    "list": f"import typer, rich.table, {ORM.removeprefix('import ')}",
 }
 
 
@@ -76,8 +76,8 @@ def main() -> None:
                 Figure("flowlineage --help (whole process)", ms["--help"], 300, "ms",
                        note=f"floor: typer with its rich help {ms['help']:.0f} ms"),
                 Figure("flowlineage runs list (whole process)", ms["runs list"], 300, "ms",
-                       note=f"20 runs; floor: typer, pydantic (typer's option coercion), "
-                       f"rich tables and SQLAlchemy's ORM {ms['list']:.0f} ms"),
+                       note=f"20 runs; floor: typer, rich tables and SQLAlchemy's ORM "
+                       f"{ms['list']:.0f} ms"),
             ]
     report("start-up", figures, args.json)
 
