@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,11 +20,12 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, exc, insert, select
+from sqlalchemy import Select, Table, bindparam, exc, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import make_transient_to_detached
 
 from ..db import ids, tables
+from ..db.direct import fetch, send_many
 from ..db.engine import Instance, get_instance
 from ..db.enums import Branch
 from ..db.record import entity
@@ -89,12 +91,14 @@ def prepare(
         is_dir = source.endswith("/")
         source = source.rstrip("/")
     else:
-        path = Path(source).expanduser()
-        if not path.exists():
-            raise ValidationError(f"no file or folder at {source}")
-        require_regular(path)
-        source = str(path.resolve())
-        is_dir = path.is_dir()
+        path = os.path.expanduser(source)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise ValidationError(f"no file or folder at {source}") from None
+        require_regular(path, st)
+        source = os.path.abspath(path)  # symlinks are resolved when saved (``resolve_sources``)
+        is_dir = stat.S_ISDIR(st.st_mode)
     name = source.rsplit("/", 1)[-1]
     art.suffix = "" if is_dir else suffix(key or name)
     art.otype = otype
@@ -191,18 +195,18 @@ class _Job:
 
 
 def save_one(art: Artifact) -> Artifact:
-    """Save one artifact (see ``Artifact.save``)."""
+    """Save one artifact (see ``Artifact.save``) in one write transaction."""
     inst = get_instance()
     assert art._pending is not None
+    art._pending.source = resolve_sources([art._pending])[0]
     job = _Job(art, art._pending, *locate(inst, art._pending))
     job.snapshot = compute_hash(inst, art, job.pending, job.storage, job.key)
     run = _run_for(job.pending)
     try:
-        if job.key is None:  # look before storing bytes that may already be stored
-            with inst.connection() as conn:
-                existing_id = _id_by_hash(conn, art.hash)
-            if existing_id is not None:
-                return _adopt_existing(inst, art, _load(existing_id), run)
+        if job.key is None and job.storage.type != "local":  # an upload: look first
+            found = find_by_hash(inst, art.hash)
+            if found is not None:
+                return _adopt_existing(inst, art, found, run)
         _assign_location(art, job.storage, job.key)
         job.uploaded = _upload(inst, art, job.pending, job.storage, job.snapshot)
         lost = _insert(inst, [job])
@@ -210,22 +214,24 @@ def save_one(art: Artifact) -> Artifact:
         _discard([job])
     if lost:
         return _adopt_existing(inst, art, lost[0][1], run)
-    make_transient_to_detached(art)
-    _finish(art)
-    notify(hook().flowlineage_artifact_saved, artifact=art, run=run)
+    _saved([job])
     return art
 
 
 def save_many(artifacts: list[Artifact], max_workers: int | None = None) -> list[Artifact]:
     """Save many artifacts in one transaction, hashing and copying in parallel threads."""
     inst = get_instance()
+    pendings = [a._pending for a in artifacts if a._pending is not None]
+    for pending, source in zip(pendings, resolve_sources(pendings), strict=True):
+        pending.source = source
     jobs = [_Job(a, a._pending, *locate(inst, a._pending)) for a in artifacts
             if a._pending is not None]
     workers = max_workers or min(8, 2 * (os.cpu_count() or 1))
     try:
         with ThreadPoolExecutor(workers) as pool:
             _in_chunks(pool, workers, jobs, lambda j: _snapshot(inst, j))
-            existing = _existing_by_hash(inst, [j.art.hash for j in jobs])
+            remote = [j.art.hash for j in jobs if j.key is None and j.storage.type != "local"]
+            existing = _existing_by_hash(inst, remote)  # uploads: look first
             fresh: dict[str, _Job] = {}
             adopted: list[tuple[_Job, Artifact]] = []
             for job in jobs:
@@ -242,15 +248,38 @@ def save_many(artifacts: list[Artifact], max_workers: int | None = None) -> list
     finally:
         _discard(jobs)
     lost_ids = {id(job) for job, _ in lost}
-    for job in fresh.values():
-        if id(job) not in lost_ids:
-            make_transient_to_detached(job.art)
-            _finish(job.art)
-            notify(hook().flowlineage_artifact_saved, artifact=job.art,
-                   run=_run_for_id(job.art.run_id))
+    _saved([job for job in fresh.values() if id(job) not in lost_ids])
     for job, target in adopted + lost:
         _adopt_existing(inst, job.art, target, _run_for(job.pending))
     return artifacts
+
+
+def resolve_sources(pendings: list[Pending]) -> list[str]:
+    """The local sources with symlinks resolved (each folder once), URLs as they are."""
+    folders: dict[str, str] = {}
+    out = []
+    for pending in pendings:
+        source = pending.source
+        if pending.remote or os.path.islink(source):
+            out.append(source if pending.remote else os.path.realpath(source))
+            continue
+        head, tail = os.path.split(source)
+        real = folders.get(head)
+        if real is None:
+            real = folders[head] = os.path.realpath(head)
+        out.append(os.path.join(real, tail))
+    return out
+
+
+def _saved(jobs: list[_Job]) -> None:
+    """Make the inserted artifacts saved records and tell the plugins (when any listens)."""
+    saved = hook().flowlineage_artifact_saved
+    listening = bool(saved.get_hookimpls())
+    for job in jobs:
+        make_transient_to_detached(job.art)
+        _finish(job.art)
+        if listening:
+            notify(saved, artifact=job.art, run=_run_for_id(job.art.run_id))
 
 
 def _snapshot(inst: Instance, job: _Job) -> None:
@@ -268,27 +297,30 @@ def _insert(inst: Instance, jobs: list[_Job]) -> list[tuple[_Job, Artifact]]:
     the winner's artifact, to adopt, and their copies are removed. A failure removes
     every copy made for the jobs.
     """
-    lost: list[tuple[_Job, Artifact]] = []
+    lost: list[_Job] = []
     try:
-        with inst.write() as s:
-            conn = s.connection()
+        with inst.write_connection() as conn:
             lock_families(conn, inst.dialect, tables.artifact, _family_names(jobs))
             for attempt in range(_INSERT_ATTEMPTS):
-                winners = _existing_by_hash(inst, [j.art.hash for j in jobs])
-                lost += [(j, winners[j.art.hash]) for j in jobs if j.art.hash in winners]
-                jobs = [j for j in jobs if j.art.hash not in winners]
+                stored = _stored(conn, [j.art.hash for j in jobs])
+                lost += [j for j in jobs if j.art.hash in stored]
+                jobs = [j for j in jobs if j.art.hash not in stored]
                 try:
-                    with s.begin_nested():  # a conflict rolls back to here, then adopts
-                        _insert_rows(s.connection(), jobs)
+                    if inst.dialect == "sqlite":  # BEGIN IMMEDIATE: no writer can conflict
+                        _insert_rows(conn, jobs)
+                    else:
+                        with conn.begin_nested():  # a conflict rolls back to here, then adopts
+                            _insert_rows(conn, jobs)
                     break
                 except exc.IntegrityError:
                     if attempt == _INSERT_ATTEMPTS - 1:
                         raise
     except BaseException:
-        _delete_copies(jobs + [j for j, _ in lost])
+        _delete_copies(jobs + lost)
         raise
-    _delete_copies([j for j, _ in lost])
-    return lost
+    _delete_copies(lost)
+    winners = _existing_by_hash(inst, [j.art.hash for j in lost])
+    return [(j, winners[j.art.hash]) for j in lost]
 
 
 def _family_names(jobs: list[_Job]) -> list[str | None]:
@@ -302,18 +334,24 @@ def _family_names(jobs: list[_Job]) -> list[str | None]:
 
 
 def _insert_rows(conn: Connection, jobs: list[_Job]) -> None:
+    """Insert the artifact rows (one statement) and their locations (one more)."""
+    if not jobs:
+        return
     latest = _latest_by_key(conn, [j.art for j in jobs])
     for job in jobs:
         _assign_version(conn, job.art, job.pending, latest.get(job.art.key))
         run = _run_for(job.pending)
         job.art.run_id = run.id if run is not None else None
-    if jobs:
-        new_ids = conn.execute(_statements()["insert_many"],
-                               [_row(j.art) for j in jobs]).scalars()
-        for job, id_ in zip(jobs, new_ids, strict=True):
-            job.art.id = id_
-        record_locations(row for job in jobs for row in _location_rows(
-            job.art, job.pending, job.storage, _run_for(job.pending)))
+    rows = [_row(j.art) for j in jobs]
+    if len(jobs) == 1:
+        jobs[0].art.id = fetch(conn, _statements()["insert_one"], rows[0], _column_keys())[0][0]
+    else:
+        send_many(conn, _statements()["insert"], rows)
+        new_ids = _stored(conn, [j.art.hash for j in jobs])
+        for job in jobs:
+            job.art.id = new_ids[job.art.hash]
+    record_locations((row for job in jobs for row in _location_rows(
+        job.art, job.pending, job.storage, _run_for(job.pending))), conn)
 
 
 def _delete_copies(jobs: list[_Job]) -> None:
@@ -362,25 +400,36 @@ def _run_for_id(run_id: int | None) -> Run | None:
 
 @cache
 def _statements() -> dict[str, Any]:
-    """Statements of the save hot path, built once so SQLAlchemy compiles them once."""
+    """Statements of the save hot path, built once so they are compiled once."""
     table, model = tables.artifact, entity(tables.artifact)
     return {
         "table": table,
         "by_hash": select(model).where(model.hash == bindparam("digest")),
-        "id_by_hash": select(table.c.id).where(table.c.hash == bindparam("digest")),
+        "id_by_hash": select(table.c.hash, table.c.id).where(table.c.hash == bindparam("digest")),
+        "ids_by_hashes": select(table.c.hash, table.c.id).where(
+            table.c.hash.in_(bindparam("digests", expanding=True))),
         "by_hashes": select(model).where(model.hash.in_(bindparam("digests", expanding=True))),
-        "latest_by_key": select(table.c.key, table.c.uid).where(
-            table.c.key.in_(bindparam("keys", expanding=True)),
-            table.c.is_latest.is_(True),
-            table.c.storage_id == bindparam("storage_id"),
-            table.c._branch_code == Branch.main,
-        ).order_by(table.c.id),
-        "insert_many": insert(table).returning(table.c.id, sort_by_parameter_order=True),
+        "latest_of_key": _latest(table).where(table.c.key == bindparam("key")),
+        "latest_by_key": _latest(table).where(table.c.key.in_(bindparam("keys", expanding=True))),
+        "insert": insert(table),
+        "insert_one": insert(table).returning(table.c.id),
     }
 
 
-def _id_by_hash(conn: Connection, digest: str) -> int | None:
-    found: int | None = conn.execute(_statements()["id_by_hash"], {"digest": digest}).scalar()
+def _latest(table: Table) -> Select[tuple[str, str]]:
+    return select(table.c.key, table.c.uid).where(
+        table.c.is_latest.is_(True), table.c.storage_id == bindparam("storage_id"),
+        table.c._branch_code == Branch.main).order_by(table.c.id)
+
+
+def _stored(conn: Connection, digests: list[str]) -> dict[str, int]:
+    """Ids of the stored artifacts among these hashes, by hash."""
+    if len(digests) == 1:
+        return dict(fetch(conn, _statements()["id_by_hash"], {"digest": digests[0]}))
+    found: dict[str, int] = {}
+    for start in range(0, len(digests), 500):
+        found.update((digest, id_) for digest, id_ in conn.execute(
+            _statements()["ids_by_hashes"], {"digests": digests[start : start + 500]}))
     return found
 
 
@@ -390,8 +439,9 @@ def find_by_hash(inst: Instance, digest: str) -> Artifact | None:
 
 
 def _existing_by_hash(inst: Instance, digests: list[str]) -> dict[str, Artifact]:
-
     found: dict[str, Artifact] = {}
+    if not digests:
+        return found
     with inst.read() as s:
         for chunk in range(0, len(digests), 500):
             part = digests[chunk : chunk + 500]
@@ -443,6 +493,11 @@ def _latest_by_key(
         if a.key is not None:
             by_storage.setdefault(a.storage_id, []).append(a.key)
     for storage_id, keys in by_storage.items():
+        if len(keys) == 1:
+            params = {"key": keys[0], "storage_id": storage_id}
+            found.update((key, (key, uid)) for key, uid in fetch(
+                conn, _statements()["latest_of_key"], params))
+            continue
         for start in range(0, len(keys), 500):
             params = {"keys": keys[start : start + 500], "storage_id": storage_id}
             for key, uid in conn.execute(_statements()["latest_by_key"], params):
@@ -468,12 +523,6 @@ def _assign_version(conn: Connection, art: Artifact, pending: Pending,
     art.is_latest = True
 
 
-def _load(artifact_id: int) -> Artifact:
-    found: Artifact = entity(tables.artifact).filter(
-        id=artifact_id, _branch_code__in=[Branch.main, Branch.trash]).one()
-    return found
-
-
 def _adopt_existing(inst: Instance, art: Artifact, existing: Artifact, run: Run | None) -> Artifact:
     """Make ``art`` stand for the already-saved ``existing`` and link ``run`` as recreating."""
     with inst.write() as s:
@@ -488,15 +537,17 @@ def _adopt_existing(inst: Instance, art: Artifact, existing: Artifact, run: Run 
 def _location_rows(art: Artifact, pending: Pending, storage: Storage | None,
                    run: Run | None) -> list[dict[str, Any]]:
     """Where the bytes were saved from, written by ``run`` (not the temporary file of an
-    in-memory object), and the copy flowlineage made in ``storage`` (written by no run)."""
+    in-memory object), and the copy flowlineage made in ``storage`` (written by no run).
+    Both places are normalized already (sources by ``resolve_sources``, roots resolved)."""
     rows = []
-    if pending.tmp_dir is None:  # the source is normalized already (see ``prepare``)
+    if pending.tmp_dir is None:
         rows.append({"artifact_id": art.id, "path": pending.source, "size": art.size,
                      "host": None if pending.remote else this_host(),
                      "run_id": run.id if run is not None else None})
     if storage is not None and art._key_is_virtual:
         rows.append({"artifact_id": art.id, "path": f"{storage.root}/{art._storage_key}",
-                     "size": art.size, "run_id": None})
+                     "size": art.size, "run_id": None,
+                     "host": this_host() if storage.type == "local" else None})
     return rows
 
 

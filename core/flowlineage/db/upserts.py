@@ -6,16 +6,14 @@ instead of duplicating it, which makes every adapter's ingestion idempotent.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterable
-from dataclasses import dataclass
+from collections.abc import Container, Iterable
 from functools import cache
 from typing import Any
 
 from sqlalchemy import Select, or_, select
-from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import Session
 
 from . import ids, tables
+from .direct import send_many
 from .engine import get_instance, insert_ignore
 from .enums import RunStatus
 from .schema import utcnow
@@ -58,7 +56,7 @@ def upsert_runs(rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
         for r in prepared:
             by_columns.setdefault(tuple(sorted(r)), []).append(r)
         for columns, group in by_columns.items():
-            send_many(s, _upsert_statement(inst.dialect, "run", columns), group)
+            send_many(s.connection(), _upsert_statement(inst.dialect, "run", columns), group)
         by_type: dict[str, list[str]] = {}
         for rt, ref in keys:  # one reference_type per query: an index search, not a scan
             by_type.setdefault(rt, []).append(ref)
@@ -150,7 +148,7 @@ def set_run_features(values_by_run: dict[int, dict[str, Any]],
         return
     inst = get_instance()
     with inst.write() as s:
-        send_many(s, _upsert_statement(inst.dialect, "run_feature_value", ()), rows)
+        send_many(s.connection(), _upsert_statement(inst.dialect, "run_feature_value", ()), rows)
 
 
 def feature_values(rows: Iterable[tuple[str, str, Any]]) -> dict[str, Any]:
@@ -164,63 +162,6 @@ def feature_values(rows: Iterable[tuple[str, str, Any]]) -> dict[str, Any]:
         else:
             own[name] = value
     return out | own
-
-
-def send_many(s: Session, stmt: Any, rows: list[dict[str, Any]]) -> None:
-    """Execute an INSERT for every row (all with the same keys) in one ``executemany`` sent
-    straight to the driver: compiled once, bind values converted column by column, without
-    SQLAlchemy's per-row parameter work. Python-side column defaults are evaluated once."""
-    if not rows:
-        return
-    conn = s.connection()
-    plan = _compiled(conn.dialect, stmt, tuple(rows[0]))
-    template = [None if d is None else d.arg(None) if d.is_callable else d.arg
-                for d in plan.defaults]
-    given = [(i, name) for i, (name, default) in enumerate(zip(plan.order, plan.defaults,
-                                                                strict=True)) if default is None]
-    converted = [(i, p) for i, p in enumerate(plan.processors) if p is not None]
-    params: list[Any] = []
-    for row in rows:
-        values = template.copy()
-        for i, name in given:
-            values[i] = row[name]
-        for i, process in converted:
-            values[i] = process(values[i])
-        params.append(tuple(values))
-    if not conn.dialect.positional:
-        params = [dict(zip(plan.order, values, strict=True)) for values in params]
-    conn.exec_driver_sql(plan.sql, params)
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """A compiled INSERT: SQL text, bind names in order, each bind's converter, and the
-    Python-side default of each bind the rows leave out (None for given ones)."""
-
-    sql: str
-    order: tuple[str, ...]
-    processors: list[Callable[[Any], Any] | None]
-    defaults: list[Any]
-
-
-_PLANS: dict[tuple[Any, str, tuple[str, ...]], _Plan] = {}
-
-
-def _compiled(dialect: Dialect, stmt: Any, columns: tuple[str, ...]) -> _Plan:
-    """The plan of ``stmt`` for rows with ``columns``; cached per statement object, dialect
-    and columns."""
-    key = (stmt, dialect.name, columns)
-    plan = _PLANS.get(key)
-    if plan is None:
-        compiled = stmt.compile(dialect=dialect, column_keys=list(columns))
-        order = tuple(compiled.positiontup or compiled.binds)
-        table_columns = stmt.table.c
-        plan = _Plan(str(compiled), order, [
-            table_columns[name].type.dialect_impl(dialect).bind_processor(dialect)
-            for name in order], [
-            None if name in columns else table_columns[name].default for name in order])
-        _PLANS[key] = plan
-    return plan
 
 
 def _dtype(value: Any) -> str:
