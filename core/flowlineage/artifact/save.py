@@ -47,6 +47,8 @@ if TYPE_CHECKING:
     from .artifact import Artifact
 
 VIRTUAL_PREFIX = ".flowlineage"
+_WORKERS = min(4, os.cpu_count() or 1)
+"""Threads hashing and copying a bulk save's files (BLAKE3 and file I/O release the GIL)."""
 _INSERT_ATTEMPTS = 5  # rounds of "adopt what concurrent writers stored, insert the rest"
 
 
@@ -78,8 +80,6 @@ def prepare(
         validate_key(key)
     if revises is not None and revises.id is None:
         raise ValidationError("revises= must be a saved artifact")
-    art.key, art.description, art.kind, art.version = key, description, kind, version
-    art._branch_code, art.is_latest = Branch.main, True
     tmp_dir = None
     otype = None
     if isinstance(data, str | os.PathLike):
@@ -100,13 +100,19 @@ def prepare(
         source = os.path.abspath(path)  # symlinks are resolved when saved (``resolve_sources``)
         is_dir = stat.S_ISDIR(st.st_mode)
     name = source.rsplit("/", 1)[-1]
-    art.suffix = "" if is_dir else suffix(key or name)
-    art.otype = otype
-    if kind is None and otype is None:
-        art.kind = None
+    _set(art, key=key, description=description, kind=kind, version=version, otype=otype,
+         suffix="" if is_dir else suffix(key or name), _branch_code=Branch.main,
+         is_latest=True)
     if isinstance(run, bool):  # lamindb's run=False: no creating run, not even the current one
         return Pending(source, is_dir, remote, None, revises, tmp_dir, use_current_run=run)
     return Pending(source, is_dir, remote, run, revises, tmp_dir)
+
+
+def _set(art: Artifact, **values: Any) -> None:
+    """Set column values of an unsaved artifact without the ORM's per-attribute change
+    tracking (the save hot path's largest cost); once saved, the artifact is a detached
+    record holding these values."""
+    art.__dict__.update(values)
 
 
 def _serialize(data: Any) -> tuple[str, str, str]:
@@ -171,11 +177,11 @@ def compute_hash(inst: Instance, art: Artifact, pending: Pending, storage: Stora
     else:
         digest, size = hash_file(pending.source)
         n_files, is_dir = None, False
-    art.hash, art.size, art.n_files = digest, size, n_files
-    art._hash_type = FOLDER_HASH_TYPE if is_dir else HASH_TYPE
+    _set(art, hash=digest, size=size, n_files=n_files,
+         _hash_type=FOLDER_HASH_TYPE if is_dir else HASH_TYPE)
     if is_dir:
         pending.is_dir = True
-        art.suffix = ""
+        _set(art, suffix="")
     return snapshot
 
 
@@ -226,7 +232,7 @@ def save_many(artifacts: list[Artifact], max_workers: int | None = None) -> list
         pending.source = source
     jobs = [_Job(a, a._pending, *locate(inst, a._pending)) for a in artifacts
             if a._pending is not None]
-    workers = max_workers or min(8, 2 * (os.cpu_count() or 1))
+    workers = max_workers or _WORKERS
     try:
         with ThreadPoolExecutor(workers) as pool:
             _in_chunks(pool, workers, jobs, lambda j: _snapshot(inst, j))
@@ -341,15 +347,16 @@ def _insert_rows(conn: Connection, jobs: list[_Job]) -> None:
     for job in jobs:
         _assign_version(conn, job.art, job.pending, latest.get(job.art.key))
         run = _run_for(job.pending)
-        job.art.run_id = run.id if run is not None else None
+        _set(job.art, run_id=run.id if run is not None else None)
     rows = [_row(j.art) for j in jobs]
     if len(jobs) == 1:
-        jobs[0].art.id = fetch(conn, _statements()["insert_one"], rows[0], _column_keys())[0][0]
+        _set(jobs[0].art, id=fetch(conn, _statements()["insert_one"], rows[0],
+                                   _column_keys())[0][0])
     else:
         send_many(conn, _statements()["insert"], rows)
         new_ids = _stored(conn, [j.art.hash for j in jobs])
         for job in jobs:
-            job.art.id = new_ids[job.art.hash]
+            _set(job.art, id=new_ids[job.art.hash])
     record_locations((row for job in jobs for row in _location_rows(
         job.art, job.pending, job.storage, _run_for(job.pending))), conn)
 
@@ -377,7 +384,7 @@ def _in_chunks(pool: ThreadPoolExecutor, workers: int, jobs: list[_Job],
 
 def _row(a: Artifact) -> dict[str, Any]:
     now = utcnow()
-    a.created_at = a.updated_at = now
+    _set(a, created_at=now, updated_at=now)
     values = a.__dict__  # loaded column values live here; reading them skips instrumentation
     return {key: values.get(key) for key in _column_keys()}
 
@@ -451,16 +458,15 @@ def _existing_by_hash(inst: Instance, digests: list[str]) -> dict[str, Artifact]
 
 
 def _assign_location(art: Artifact, storage: Storage, in_place_key: str | None) -> None:
-    art.storage_id = storage.id
     if in_place_key is not None:
-        art._storage_key, art._key_is_virtual = in_place_key, False
+        _set(art, storage_id=storage.id, _storage_key=in_place_key, _key_is_virtual=False)
         if art.key is None:
-            art.key = in_place_key
+            _set(art, key=in_place_key)
     else:
         if not getattr(art, "uid", None):
-            art.uid = ids.new_uid(ids.VERSIONED_STEM_LEN, True)
-        art._storage_key = f"{VIRTUAL_PREFIX}/{art.uid}{art.suffix}"
-        art._key_is_virtual = True
+            _set(art, uid=ids.new_uid(ids.VERSIONED_STEM_LEN, True))
+        _set(art, storage_id=storage.id, _key_is_virtual=True,
+             _storage_key=f"{VIRTUAL_PREFIX}/{art.uid}{art.suffix}")
 
 
 def _upload(inst: Instance, art: Artifact, pending: Pending, storage: Storage,
@@ -514,13 +520,13 @@ def _assign_version(conn: Connection, art: Artifact, pending: Pending,
     )
     if previous is None:
         if not getattr(art, "uid", None):
-            art.uid = ids.new_uid(ids.VERSIONED_STEM_LEN, True)
+            _set(art, uid=ids.new_uid(ids.VERSIONED_STEM_LEN, True))
         return
     prev_key, prev_uid = previous
-    art.uid = next_version(conn, _statements()["table"], prev_uid, ids.VERSIONED_STEM_LEN)
+    _set(art, uid=next_version(conn, _statements()["table"], prev_uid, ids.VERSIONED_STEM_LEN),
+         is_latest=True)
     if art.key is None:
-        art.key = prev_key
-    art.is_latest = True
+        _set(art, key=prev_key)
 
 
 def _adopt_existing(inst: Instance, art: Artifact, existing: Artifact, run: Run | None) -> Artifact:

@@ -45,7 +45,11 @@ def _signature(st: os.stat_result) -> tuple[int, ...]:
 def consistent(path: str | os.PathLike[str], read: Callable[[], T]) -> T:
     """``read()`` retried while ``path`` changes under it, then ``ContentChanged``."""
     try:
-        for attempt in Retrying(stop=stop_after_attempt(ATTEMPTS), reraise=True,
+        return read()  # the usual case, without the retry machinery's cost
+    except _Changed:
+        pass
+    try:
+        for attempt in Retrying(stop=stop_after_attempt(ATTEMPTS - 1), reraise=True,
                                 retry=retry_if_exception_type(_Changed),
                                 wait=wait_exponential(multiplier=0.01, max=0.2)):
             with attempt:
