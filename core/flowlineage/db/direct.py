@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import exc
@@ -35,9 +36,7 @@ class Plan:
         """The driver's parameters of ``rows`` (tuples or dicts, as the driver wants)."""
         template = [None if d is None else d.arg(None) if d.is_callable else d.arg
                     for d in self.defaults]
-        given = [(i, name) for i, (name, default) in enumerate(
-            zip(self.order, self.defaults, strict=True)) if default is None]
-        converted = [(i, p) for i, p in enumerate(self.processors) if p is not None]
+        given, converted = self._given, self._converted
         out: list[Any] = []
         for row in rows:
             values = template.copy()
@@ -48,6 +47,15 @@ class Plan:
             out.append(tuple(values) if self.positional
                        else dict(zip(self.order, values, strict=True)))
         return out
+
+    @cached_property
+    def _given(self) -> list[tuple[int, str]]:
+        return [(i, name) for i, (name, default) in enumerate(
+            zip(self.order, self.defaults, strict=True)) if default is None]
+
+    @cached_property
+    def _converted(self) -> list[tuple[int, Callable[[Any], Any]]]:
+        return [(i, p) for i, p in enumerate(self.processors) if p is not None]
 
 
 _PLANS: dict[tuple[Any, str, tuple[str, ...]], Plan] = {}

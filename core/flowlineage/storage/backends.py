@@ -89,6 +89,10 @@ class StorageBackend(ABC):
 class LocalBackend(StorageBackend):
     """A local folder."""
 
+    def __init__(self, root: str) -> None:
+        super().__init__(root)
+        self._staging = Path(root) / STAGING
+
     def _abs(self, key: str) -> Path:
         return Path(self.root) / key
 
@@ -112,7 +116,7 @@ class LocalBackend(StorageBackend):
             self.put_file(file, f"{key}/{file.relative_to(local).as_posix()}")
 
     def staging(self) -> Path:
-        return Path(self.root) / STAGING
+        return self._staging
 
     def put_snapshot(self, snapshot: Snapshot, key: str) -> None:
         if snapshot.data is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, TypeVar
 
@@ -27,7 +28,7 @@ from .files import folder_files, open_regular
 HASH_TYPE = "blake3"
 FOLDER_HASH_TYPE = "blake3-folder"
 SMALL = 2**20  # up to here one single-threaded read; above it BLAKE3 hashes with threads
-CHUNK = 16 * 2**20  # bytes read at a time: bounds resident memory on huge files
+CHUNK = 8 * 2**20  # bytes read at a time: bounds resident memory on huge files
 ATTEMPTS = 5  # reads of a file that keeps changing before it is refused
 
 T = TypeVar("T")
@@ -65,15 +66,19 @@ def read_once(path: str | os.PathLike[str], sink: Sink | None = None) -> tuple[s
     raise ``_Changed`` if the file changed during the read."""
     fd, before = open_regular(path)
     with os.fdopen(fd, "rb", buffering=0) as f:
-        hasher = blake3(max_threads=blake3.AUTO) if before.st_size > SMALL else blake3()
-        buffer = memoryview(bytearray(min(CHUNK, max(before.st_size, 1) + 1)))
-        size = 0
-        while n := f.readinto(buffer):
-            block = buffer[:n]
-            hasher.update(block)
-            if sink is not None:
-                sink(block)
-            size += n
+        if sink is not None and before.st_size > CHUNK:
+            digest, size = _read_overlapped(f, sink)
+        else:
+            hasher = blake3(max_threads=blake3.AUTO) if before.st_size > SMALL else blake3()
+            buffer = memoryview(bytearray(min(CHUNK, max(before.st_size, 1) + 1)))
+            size = 0
+            while n := f.readinto(buffer):
+                block = buffer[:n]
+                hasher.update(block)
+                if sink is not None:
+                    sink(block)
+                size += n
+            digest = hasher.hexdigest()
         after = os.fstat(f.fileno())
     try:
         now = os.stat(path)  # replaced by a rename meanwhile?
@@ -82,6 +87,30 @@ def read_once(path: str | os.PathLike[str], sink: Sink | None = None) -> tuple[s
     if size != before.st_size or _signature(after) != _signature(before) or (
             now is None or _signature(now) != _signature(before)):
         raise _Changed
+    return digest, size
+
+
+def _read_overlapped(f: IO[bytes], sink: Sink) -> tuple[str, int]:
+    """Hash each block while a second thread hands it to ``sink``: BLAKE3
+    and file writes release the GIL, so a large copy costs about its slower half, not both.
+    Two buffers alternate; one is read into only after ``sink`` has finished with it."""
+    hasher = blake3()
+    buffers = [memoryview(bytearray(CHUNK)), memoryview(bytearray(CHUNK))]
+    size, i = 0, 0
+    pending: Future[object] | None = None
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            while n := f.readinto(buffers[i]):  # type: ignore[attr-defined]
+                block = buffers[i][:n]
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(sink, block)
+                hasher.update(block)
+                size += n
+                i ^= 1
+        finally:
+            if pending is not None:
+                pending.result()
     return hasher.hexdigest(), size
 
 
