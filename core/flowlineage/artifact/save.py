@@ -255,8 +255,8 @@ def save_many(artifacts: list[Artifact], max_workers: int | None = None) -> list
         _discard(jobs)
     lost_ids = {id(job) for job, _ in lost}
     _saved([job for job in fresh.values() if id(job) not in lost_ids])
-    for job, target in adopted + lost:
-        _adopt_existing(inst, job.art, target, _run_for(job.pending))
+    # the lost first: a duplicate inside the batch may adopt a job that lost its own race
+    _adopt_all(inst, [(job.art, target, _run_for(job.pending)) for job, target in lost + adopted])
     return artifacts
 
 
@@ -531,13 +531,24 @@ def _assign_version(conn: Connection, art: Artifact, pending: Pending,
 
 def _adopt_existing(inst: Instance, art: Artifact, existing: Artifact, run: Run | None) -> Artifact:
     """Make ``art`` stand for the already-saved ``existing`` and link ``run`` as recreating."""
-    with inst.write() as s:
-        adopt_saved(s, inst.dialect, art, existing, run, artifact_recreating_run, "artifact_id")
-        if art._pending is not None:
-            record_locations(_location_rows(art, art._pending, None, run))
-    _finish(art)
-    notify(hook().flowlineage_artifact_saved, artifact=art, run=run)
+    _adopt_all(inst, [(art, existing, run)])
     return art
+
+
+def _adopt_all(inst: Instance, pairs: list[tuple[Artifact, Artifact, Run | None]]) -> None:
+    """``_adopt_existing`` for each ``(art, existing, run)``, in one write transaction."""
+    if not pairs:
+        return
+    with inst.write() as s:
+        for art, existing, run in pairs:
+            adopt_saved(s, inst.dialect, art, existing, run, artifact_recreating_run,
+                        "artifact_id")
+        record_locations((row for art, _, run in pairs if art._pending is not None
+                          for row in _location_rows(art, art._pending, None, run)),
+                         s.connection())
+    for art, _, run in pairs:
+        _finish(art)
+        notify(hook().flowlineage_artifact_saved, artifact=art, run=run)
 
 
 def _location_rows(art: Artifact, pending: Pending, storage: Storage | None,
