@@ -47,8 +47,9 @@ if TYPE_CHECKING:
     from .artifact import Artifact
 
 VIRTUAL_PREFIX = ".flowlineage"
-_WORKERS = min(4, os.cpu_count() or 1)
-"""Threads hashing and copying a bulk save's files (BLAKE3 and file I/O release the GIL)."""
+_WORKERS = min(8, 4 * (os.cpu_count() or 1))
+"""Threads hashing and copying a bulk save's files: BLAKE3 and file I/O release the GIL, and
+more threads than cores hide the latency of creating files."""
 _INSERT_ATTEMPTS = 5  # rounds of "adopt what concurrent writers stored, insert the rest"
 
 
