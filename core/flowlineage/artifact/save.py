@@ -312,12 +312,12 @@ def _insert(inst: Instance, jobs: list[_Job]) -> list[tuple[_Job, Artifact]]:
                 stored = _stored(conn, [j.art.hash for j in jobs])
                 lost += [j for j in jobs if j.art.hash in stored]
                 jobs = [j for j in jobs if j.art.hash not in stored]
+                if inst.dialect == "sqlite":  # BEGIN IMMEDIATE: no writer can conflict
+                    _insert_rows(conn, jobs)
+                    break
                 try:
-                    if inst.dialect == "sqlite":  # BEGIN IMMEDIATE: no writer can conflict
+                    with conn.begin_nested():  # a conflict rolls back to here, then adopts
                         _insert_rows(conn, jobs)
-                    else:
-                        with conn.begin_nested():  # a conflict rolls back to here, then adopts
-                            _insert_rows(conn, jobs)
                     break
                 except exc.IntegrityError:
                     if attempt == _INSERT_ATTEMPTS - 1:
