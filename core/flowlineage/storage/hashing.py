@@ -29,6 +29,7 @@ HASH_TYPE = "blake3"
 FOLDER_HASH_TYPE = "blake3-folder"
 SMALL = 2**20  # up to here one single-threaded read; above it BLAKE3 hashes with threads
 CHUNK = 8 * 2**20  # bytes read at a time: bounds resident memory on huge files
+_BUFFERS = 3  # blocks in flight during a large copy: one read, one hashed, one written
 ATTEMPTS = 5  # reads of a file that keeps changing before it is refused
 
 T = TypeVar("T")
@@ -91,26 +92,30 @@ def read_once(path: str | os.PathLike[str], sink: Sink | None = None) -> tuple[s
 
 
 def _read_overlapped(f: IO[bytes], sink: Sink) -> tuple[str, int]:
-    """Hash each block while a second thread hands it to ``sink``: BLAKE3
-    and file writes release the GIL, so a large copy costs about its slower half, not both.
-    Two buffers alternate; one is read into only after ``sink`` has finished with it."""
-    hasher = blake3()
-    buffers = [memoryview(bytearray(CHUNK)), memoryview(bytearray(CHUNK))]
+    """Read blocks while one thread hashes them and another hands them to ``sink``: BLAKE3
+    and file I/O release the GIL, so a large copy costs about its read plus its write.
+    Each thread takes the blocks in order; a buffer is read into again only once both
+    threads are done with it."""
+    hasher = blake3(max_threads=blake3.AUTO)
+    buffers = [memoryview(bytearray(CHUNK)) for _ in range(_BUFFERS)]
+    busy: list[tuple[Future[object], ...]] = [() for _ in buffers]
     size, i = 0, 0
-    pending: Future[object] | None = None
-    with ThreadPoolExecutor(1) as pool:
+    with ThreadPoolExecutor(1) as hashing, ThreadPoolExecutor(1) as writing:
         try:
-            while n := f.readinto(buffers[i]):  # type: ignore[attr-defined]
+            while True:
+                for done in busy[i]:
+                    done.result()
+                n = f.readinto(buffers[i])  # type: ignore[attr-defined]
+                if not n:
+                    break
                 block = buffers[i][:n]
-                if pending is not None:
-                    pending.result()
-                pending = pool.submit(sink, block)
-                hasher.update(block)
+                busy[i] = (hashing.submit(hasher.update, block), writing.submit(sink, block))
                 size += n
-                i ^= 1
+                i = (i + 1) % _BUFFERS
         finally:
-            if pending is not None:
-                pending.result()
+            for futures in busy:
+                for done in futures:
+                    done.result()
     return hasher.hexdigest(), size
 
 
