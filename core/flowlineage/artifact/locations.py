@@ -20,9 +20,11 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import ColumnElement, and_, func, select, tuple_, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped
 
 from ..db import tables
+from ..db.direct import send_many
 from ..db.engine import dialect_insert, get_instance
 from ..db.query import QuerySet
 from ..db.record import Record
@@ -175,8 +177,9 @@ def split_uri(uri: str) -> tuple[str, str]:
 # ---------------------------------------------------------------- recording
 
 
-def record_locations(rows: Iterable[dict[str, Any]]) -> int:
-    """Record places of artifacts in one transaction; return how many rows were given.
+def record_locations(rows: Iterable[dict[str, Any]], conn: Connection | None = None) -> int:
+    """Record places of artifacts in one transaction (``conn``'s if given); return how
+    many places were recorded.
 
     Each row holds ``artifact_id`` and ``path`` (local path, ``file://`` or remote URI) and
     optionally ``run_id`` (the run that wrote the bytes there), ``size`` and ``mtime``
@@ -195,18 +198,22 @@ def record_locations(rows: Iterable[dict[str, Any]]) -> int:
             "artifact_id": row["artifact_id"], "path": path, "host": host,
             "run_id": row.get("run_id"), "size": size, "mtime": mtime, "recorded_at": now,
         }
-    if not local:
-        return 0
-    inst = get_instance()
-    remote = [r for r in local.values() if r["host"] is None]
-    on_host = [r for r in local.values() if r["host"] is not None]
-    with inst.write() as s:
-        conn = s.connection()  # Core, not the ORM's bulk mode (which upserts row by row)
-        for start in range(0, len(on_host), 2000):
-            conn.execute(_upsert(inst.dialect), on_host[start : start + 2000])
-        if remote:  # no host: NULLs never conflict, so look the places up first
-            _record_remote(s, remote)
+    if local:
+        if conn is not None:
+            _write(conn, list(local.values()))
+        else:
+            with get_instance().write_connection() as own:
+                _write(own, list(local.values()))
     return len(local)
+
+
+def _write(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    remote = [r for r in rows if r["host"] is None]
+    on_host = [r for r in rows if r["host"] is not None]
+    for start in range(0, len(on_host), 2000):
+        send_many(conn, _upsert(conn.dialect.name), on_host[start : start + 2000])
+    if remote:  # no host: NULLs never conflict, so look the places up first
+        _record_remote(conn, remote)
 
 
 @cache
@@ -219,9 +226,9 @@ def _upsert(dialect: str) -> Any:
               "run_id": func.coalesce(stmt.excluded.run_id, _T.c.run_id)})
 
 
-def _record_remote(s: Any, rows: list[dict[str, Any]]) -> None:
+def _record_remote(s: Connection, rows: list[dict[str, Any]]) -> None:
     pairs = [(r["path"], r["artifact_id"]) for r in rows]
-    known = set()
+    known: set[tuple[str, int]] = set()
     for start in range(0, len(pairs), 500):
         known.update(s.execute(select(_T.c.path, _T.c.artifact_id).where(
             _T.c.host.is_(None), tuple_(_T.c.path, _T.c.artifact_id).in_(

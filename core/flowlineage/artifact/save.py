@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,11 +20,12 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, exc, insert, select
+from sqlalchemy import Select, Table, bindparam, exc, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import make_transient_to_detached
 
 from ..db import ids, tables
+from ..db.direct import fetch, send_many
 from ..db.engine import Instance, get_instance
 from ..db.enums import Branch
 from ..db.record import entity
@@ -45,6 +47,9 @@ if TYPE_CHECKING:
     from .artifact import Artifact
 
 VIRTUAL_PREFIX = ".flowlineage"
+_WORKERS = min(8, 4 * (os.cpu_count() or 1))
+"""Threads hashing and copying a bulk save's files: BLAKE3 and file I/O release the GIL, and
+more threads than cores hide the latency of creating files."""
 _INSERT_ATTEMPTS = 5  # rounds of "adopt what concurrent writers stored, insert the rest"
 
 
@@ -76,8 +81,6 @@ def prepare(
         validate_key(key)
     if revises is not None and revises.id is None:
         raise ValidationError("revises= must be a saved artifact")
-    art.key, art.description, art.kind, art.version = key, description, kind, version
-    art._branch_code, art.is_latest = Branch.main, True
     tmp_dir = None
     otype = None
     if isinstance(data, str | os.PathLike):
@@ -89,20 +92,28 @@ def prepare(
         is_dir = source.endswith("/")
         source = source.rstrip("/")
     else:
-        path = Path(source).expanduser()
-        if not path.exists():
-            raise ValidationError(f"no file or folder at {source}")
-        require_regular(path)
-        source = str(path.resolve())
-        is_dir = path.is_dir()
+        path = os.path.expanduser(source)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise ValidationError(f"no file or folder at {source}") from None
+        require_regular(path, st)
+        source = os.path.abspath(path)  # symlinks are resolved when saved (``resolve_sources``)
+        is_dir = stat.S_ISDIR(st.st_mode)
     name = source.rsplit("/", 1)[-1]
-    art.suffix = "" if is_dir else suffix(key or name)
-    art.otype = otype
-    if kind is None and otype is None:
-        art.kind = None
+    _set(art, key=key, description=description, kind=kind, version=version, otype=otype,
+         suffix="" if is_dir else suffix(key or name), _branch_code=Branch.main,
+         is_latest=True)
     if isinstance(run, bool):  # lamindb's run=False: no creating run, not even the current one
         return Pending(source, is_dir, remote, None, revises, tmp_dir, use_current_run=run)
     return Pending(source, is_dir, remote, run, revises, tmp_dir)
+
+
+def _set(art: Artifact, **values: Any) -> None:
+    """Set column values of an unsaved artifact without the ORM's per-attribute change
+    tracking (the save hot path's largest cost); once saved, the artifact is a detached
+    record holding these values."""
+    art.__dict__.update(values)
 
 
 def _serialize(data: Any) -> tuple[str, str, str]:
@@ -167,11 +178,11 @@ def compute_hash(inst: Instance, art: Artifact, pending: Pending, storage: Stora
     else:
         digest, size = hash_file(pending.source)
         n_files, is_dir = None, False
-    art.hash, art.size, art.n_files = digest, size, n_files
-    art._hash_type = FOLDER_HASH_TYPE if is_dir else HASH_TYPE
+    _set(art, hash=digest, size=size, n_files=n_files,
+         _hash_type=FOLDER_HASH_TYPE if is_dir else HASH_TYPE)
     if is_dir:
         pending.is_dir = True
-        art.suffix = ""
+        _set(art, suffix="")
     return snapshot
 
 
@@ -191,18 +202,18 @@ class _Job:
 
 
 def save_one(art: Artifact) -> Artifact:
-    """Save one artifact (see ``Artifact.save``)."""
+    """Save one artifact (see ``Artifact.save``) in one write transaction."""
     inst = get_instance()
     assert art._pending is not None
+    art._pending.source = resolve_sources([art._pending])[0]
     job = _Job(art, art._pending, *locate(inst, art._pending))
     job.snapshot = compute_hash(inst, art, job.pending, job.storage, job.key)
     run = _run_for(job.pending)
     try:
-        if job.key is None:  # look before storing bytes that may already be stored
-            with inst.connection() as conn:
-                existing_id = _id_by_hash(conn, art.hash)
-            if existing_id is not None:
-                return _adopt_existing(inst, art, _load(existing_id), run)
+        if job.key is None and job.storage.type != "local":  # an upload: look first
+            found = find_by_hash(inst, art.hash)
+            if found is not None:
+                return _adopt_existing(inst, art, found, run)
         _assign_location(art, job.storage, job.key)
         job.uploaded = _upload(inst, art, job.pending, job.storage, job.snapshot)
         lost = _insert(inst, [job])
@@ -210,22 +221,24 @@ def save_one(art: Artifact) -> Artifact:
         _discard([job])
     if lost:
         return _adopt_existing(inst, art, lost[0][1], run)
-    make_transient_to_detached(art)
-    _finish(art)
-    notify(hook().flowlineage_artifact_saved, artifact=art, run=run)
+    _saved([job])
     return art
 
 
 def save_many(artifacts: list[Artifact], max_workers: int | None = None) -> list[Artifact]:
     """Save many artifacts in one transaction, hashing and copying in parallel threads."""
     inst = get_instance()
+    pendings = [a._pending for a in artifacts if a._pending is not None]
+    for pending, source in zip(pendings, resolve_sources(pendings), strict=True):
+        pending.source = source
     jobs = [_Job(a, a._pending, *locate(inst, a._pending)) for a in artifacts
             if a._pending is not None]
-    workers = max_workers or min(8, 2 * (os.cpu_count() or 1))
+    workers = max_workers or _WORKERS
     try:
         with ThreadPoolExecutor(workers) as pool:
             _in_chunks(pool, workers, jobs, lambda j: _snapshot(inst, j))
-            existing = _existing_by_hash(inst, [j.art.hash for j in jobs])
+            remote = [j.art.hash for j in jobs if j.key is None and j.storage.type != "local"]
+            existing = _existing_by_hash(inst, remote)  # uploads: look first
             fresh: dict[str, _Job] = {}
             adopted: list[tuple[_Job, Artifact]] = []
             for job in jobs:
@@ -242,15 +255,38 @@ def save_many(artifacts: list[Artifact], max_workers: int | None = None) -> list
     finally:
         _discard(jobs)
     lost_ids = {id(job) for job, _ in lost}
-    for job in fresh.values():
-        if id(job) not in lost_ids:
-            make_transient_to_detached(job.art)
-            _finish(job.art)
-            notify(hook().flowlineage_artifact_saved, artifact=job.art,
-                   run=_run_for_id(job.art.run_id))
-    for job, target in adopted + lost:
-        _adopt_existing(inst, job.art, target, _run_for(job.pending))
+    _saved([job for job in fresh.values() if id(job) not in lost_ids])
+    # the lost first: a duplicate inside the batch may adopt a job that lost its own race
+    _adopt_all(inst, [(job.art, target, _run_for(job.pending)) for job, target in lost + adopted])
     return artifacts
+
+
+def resolve_sources(pendings: list[Pending]) -> list[str]:
+    """The local sources with symlinks resolved (each folder once), URLs as they are."""
+    folders: dict[str, str] = {}
+    out = []
+    for pending in pendings:
+        source = pending.source
+        if pending.remote or os.path.islink(source):
+            out.append(source if pending.remote else os.path.realpath(source))
+            continue
+        head, tail = os.path.split(source)
+        real = folders.get(head)
+        if real is None:
+            real = folders[head] = os.path.realpath(head)
+        out.append(os.path.join(real, tail))
+    return out
+
+
+def _saved(jobs: list[_Job]) -> None:
+    """Make the inserted artifacts saved records and tell the plugins (when any listens)."""
+    saved = hook().flowlineage_artifact_saved
+    listening = bool(saved.get_hookimpls())
+    for job in jobs:
+        make_transient_to_detached(job.art)
+        _finish(job.art)
+        if listening:
+            notify(saved, artifact=job.art, run=_run_for_id(job.art.run_id))
 
 
 def _snapshot(inst: Instance, job: _Job) -> None:
@@ -268,27 +304,30 @@ def _insert(inst: Instance, jobs: list[_Job]) -> list[tuple[_Job, Artifact]]:
     the winner's artifact, to adopt, and their copies are removed. A failure removes
     every copy made for the jobs.
     """
-    lost: list[tuple[_Job, Artifact]] = []
+    lost: list[_Job] = []
     try:
-        with inst.write() as s:
-            conn = s.connection()
+        with inst.write_connection() as conn:
             lock_families(conn, inst.dialect, tables.artifact, _family_names(jobs))
             for attempt in range(_INSERT_ATTEMPTS):
-                winners = _existing_by_hash(inst, [j.art.hash for j in jobs])
-                lost += [(j, winners[j.art.hash]) for j in jobs if j.art.hash in winners]
-                jobs = [j for j in jobs if j.art.hash not in winners]
+                stored = _stored(conn, [j.art.hash for j in jobs])
+                lost += [j for j in jobs if j.art.hash in stored]
+                jobs = [j for j in jobs if j.art.hash not in stored]
+                if inst.dialect == "sqlite":  # BEGIN IMMEDIATE: no writer can conflict
+                    _insert_rows(conn, jobs)
+                    break
                 try:
-                    with s.begin_nested():  # a conflict rolls back to here, then adopts
-                        _insert_rows(s.connection(), jobs)
+                    with conn.begin_nested():  # a conflict rolls back to here, then adopts
+                        _insert_rows(conn, jobs)
                     break
                 except exc.IntegrityError:
                     if attempt == _INSERT_ATTEMPTS - 1:
                         raise
     except BaseException:
-        _delete_copies(jobs + [j for j, _ in lost])
+        _delete_copies(jobs + lost)
         raise
-    _delete_copies([j for j, _ in lost])
-    return lost
+    _delete_copies(lost)
+    winners = _existing_by_hash(inst, [j.art.hash for j in lost])
+    return [(j, winners[j.art.hash]) for j in lost]
 
 
 def _family_names(jobs: list[_Job]) -> list[str | None]:
@@ -302,18 +341,25 @@ def _family_names(jobs: list[_Job]) -> list[str | None]:
 
 
 def _insert_rows(conn: Connection, jobs: list[_Job]) -> None:
+    """Insert the artifact rows (one statement) and their locations (one more)."""
+    if not jobs:
+        return
     latest = _latest_by_key(conn, [j.art for j in jobs])
     for job in jobs:
         _assign_version(conn, job.art, job.pending, latest.get(job.art.key))
         run = _run_for(job.pending)
-        job.art.run_id = run.id if run is not None else None
-    if jobs:
-        new_ids = conn.execute(_statements()["insert_many"],
-                               [_row(j.art) for j in jobs]).scalars()
-        for job, id_ in zip(jobs, new_ids, strict=True):
-            job.art.id = id_
-        record_locations(row for job in jobs for row in _location_rows(
-            job.art, job.pending, job.storage, _run_for(job.pending)))
+        _set(job.art, run_id=run.id if run is not None else None)
+    rows = [_row(j.art) for j in jobs]
+    if len(jobs) == 1:
+        _set(jobs[0].art, id=fetch(conn, _statements()["insert_one"], rows[0],
+                                   _column_keys())[0][0])
+    else:
+        send_many(conn, _statements()["insert"], rows)
+        new_ids = _stored(conn, [j.art.hash for j in jobs])
+        for job in jobs:
+            _set(job.art, id=new_ids[job.art.hash])
+    record_locations((row for job in jobs for row in _location_rows(
+        job.art, job.pending, job.storage, _run_for(job.pending))), conn)
 
 
 def _delete_copies(jobs: list[_Job]) -> None:
@@ -339,7 +385,7 @@ def _in_chunks(pool: ThreadPoolExecutor, workers: int, jobs: list[_Job],
 
 def _row(a: Artifact) -> dict[str, Any]:
     now = utcnow()
-    a.created_at = a.updated_at = now
+    _set(a, created_at=now, updated_at=now)
     values = a.__dict__  # loaded column values live here; reading them skips instrumentation
     return {key: values.get(key) for key in _column_keys()}
 
@@ -362,25 +408,36 @@ def _run_for_id(run_id: int | None) -> Run | None:
 
 @cache
 def _statements() -> dict[str, Any]:
-    """Statements of the save hot path, built once so SQLAlchemy compiles them once."""
+    """Statements of the save hot path, built once so they are compiled once."""
     table, model = tables.artifact, entity(tables.artifact)
     return {
         "table": table,
         "by_hash": select(model).where(model.hash == bindparam("digest")),
-        "id_by_hash": select(table.c.id).where(table.c.hash == bindparam("digest")),
+        "id_by_hash": select(table.c.hash, table.c.id).where(table.c.hash == bindparam("digest")),
+        "ids_by_hashes": select(table.c.hash, table.c.id).where(
+            table.c.hash.in_(bindparam("digests", expanding=True))),
         "by_hashes": select(model).where(model.hash.in_(bindparam("digests", expanding=True))),
-        "latest_by_key": select(table.c.key, table.c.uid).where(
-            table.c.key.in_(bindparam("keys", expanding=True)),
-            table.c.is_latest.is_(True),
-            table.c.storage_id == bindparam("storage_id"),
-            table.c._branch_code == Branch.main,
-        ).order_by(table.c.id),
-        "insert_many": insert(table).returning(table.c.id, sort_by_parameter_order=True),
+        "latest_of_key": _latest(table).where(table.c.key == bindparam("key")),
+        "latest_by_key": _latest(table).where(table.c.key.in_(bindparam("keys", expanding=True))),
+        "insert": insert(table),
+        "insert_one": insert(table).returning(table.c.id),
     }
 
 
-def _id_by_hash(conn: Connection, digest: str) -> int | None:
-    found: int | None = conn.execute(_statements()["id_by_hash"], {"digest": digest}).scalar()
+def _latest(table: Table) -> Select[tuple[str, str]]:
+    return select(table.c.key, table.c.uid).where(
+        table.c.is_latest.is_(True), table.c.storage_id == bindparam("storage_id"),
+        table.c._branch_code == Branch.main).order_by(table.c.id)
+
+
+def _stored(conn: Connection, digests: list[str]) -> dict[str, int]:
+    """Ids of the stored artifacts among these hashes, by hash."""
+    if len(digests) == 1:
+        return dict(fetch(conn, _statements()["id_by_hash"], {"digest": digests[0]}))
+    found: dict[str, int] = {}
+    for start in range(0, len(digests), 500):
+        found.update((digest, id_) for digest, id_ in conn.execute(
+            _statements()["ids_by_hashes"], {"digests": digests[start : start + 500]}))
     return found
 
 
@@ -390,8 +447,9 @@ def find_by_hash(inst: Instance, digest: str) -> Artifact | None:
 
 
 def _existing_by_hash(inst: Instance, digests: list[str]) -> dict[str, Artifact]:
-
     found: dict[str, Artifact] = {}
+    if not digests:
+        return found
     with inst.read() as s:
         for chunk in range(0, len(digests), 500):
             part = digests[chunk : chunk + 500]
@@ -401,16 +459,15 @@ def _existing_by_hash(inst: Instance, digests: list[str]) -> dict[str, Artifact]
 
 
 def _assign_location(art: Artifact, storage: Storage, in_place_key: str | None) -> None:
-    art.storage_id = storage.id
     if in_place_key is not None:
-        art._storage_key, art._key_is_virtual = in_place_key, False
+        _set(art, storage_id=storage.id, _storage_key=in_place_key, _key_is_virtual=False)
         if art.key is None:
-            art.key = in_place_key
+            _set(art, key=in_place_key)
     else:
         if not getattr(art, "uid", None):
-            art.uid = ids.new_uid(ids.VERSIONED_STEM_LEN, True)
-        art._storage_key = f"{VIRTUAL_PREFIX}/{art.uid}{art.suffix}"
-        art._key_is_virtual = True
+            _set(art, uid=ids.new_uid(ids.VERSIONED_STEM_LEN, True))
+        _set(art, storage_id=storage.id, _key_is_virtual=True,
+             _storage_key=f"{VIRTUAL_PREFIX}/{art.uid}{art.suffix}")
 
 
 def _upload(inst: Instance, art: Artifact, pending: Pending, storage: Storage,
@@ -443,6 +500,11 @@ def _latest_by_key(
         if a.key is not None:
             by_storage.setdefault(a.storage_id, []).append(a.key)
     for storage_id, keys in by_storage.items():
+        if len(keys) == 1:
+            params = {"key": keys[0], "storage_id": storage_id}
+            found.update((key, (key, uid)) for key, uid in fetch(
+                conn, _statements()["latest_of_key"], params))
+            continue
         for start in range(0, len(keys), 500):
             params = {"keys": keys[start : start + 500], "storage_id": storage_id}
             for key, uid in conn.execute(_statements()["latest_by_key"], params):
@@ -459,44 +521,51 @@ def _assign_version(conn: Connection, art: Artifact, pending: Pending,
     )
     if previous is None:
         if not getattr(art, "uid", None):
-            art.uid = ids.new_uid(ids.VERSIONED_STEM_LEN, True)
+            _set(art, uid=ids.new_uid(ids.VERSIONED_STEM_LEN, True))
         return
     prev_key, prev_uid = previous
-    art.uid = next_version(conn, _statements()["table"], prev_uid, ids.VERSIONED_STEM_LEN)
+    _set(art, uid=next_version(conn, _statements()["table"], prev_uid, ids.VERSIONED_STEM_LEN),
+         is_latest=True)
     if art.key is None:
-        art.key = prev_key
-    art.is_latest = True
-
-
-def _load(artifact_id: int) -> Artifact:
-    found: Artifact = entity(tables.artifact).filter(
-        id=artifact_id, _branch_code__in=[Branch.main, Branch.trash]).one()
-    return found
+        _set(art, key=prev_key)
 
 
 def _adopt_existing(inst: Instance, art: Artifact, existing: Artifact, run: Run | None) -> Artifact:
     """Make ``art`` stand for the already-saved ``existing`` and link ``run`` as recreating."""
-    with inst.write() as s:
-        adopt_saved(s, inst.dialect, art, existing, run, artifact_recreating_run, "artifact_id")
-        if art._pending is not None:
-            record_locations(_location_rows(art, art._pending, None, run))
-    _finish(art)
-    notify(hook().flowlineage_artifact_saved, artifact=art, run=run)
+    _adopt_all(inst, [(art, existing, run)])
     return art
+
+
+def _adopt_all(inst: Instance, pairs: list[tuple[Artifact, Artifact, Run | None]]) -> None:
+    """``_adopt_existing`` for each ``(art, existing, run)``, in one write transaction."""
+    if not pairs:
+        return
+    with inst.write() as s:
+        for art, existing, run in pairs:
+            adopt_saved(s, inst.dialect, art, existing, run, artifact_recreating_run,
+                        "artifact_id")
+        record_locations((row for art, _, run in pairs if art._pending is not None
+                          for row in _location_rows(art, art._pending, None, run)),
+                         s.connection())
+    for art, _, run in pairs:
+        _finish(art)
+        notify(hook().flowlineage_artifact_saved, artifact=art, run=run)
 
 
 def _location_rows(art: Artifact, pending: Pending, storage: Storage | None,
                    run: Run | None) -> list[dict[str, Any]]:
     """Where the bytes were saved from, written by ``run`` (not the temporary file of an
-    in-memory object), and the copy flowlineage made in ``storage`` (written by no run)."""
+    in-memory object), and the copy flowlineage made in ``storage`` (written by no run).
+    Both places are normalized already (sources by ``resolve_sources``, roots resolved)."""
     rows = []
-    if pending.tmp_dir is None:  # the source is normalized already (see ``prepare``)
+    if pending.tmp_dir is None:
         rows.append({"artifact_id": art.id, "path": pending.source, "size": art.size,
                      "host": None if pending.remote else this_host(),
                      "run_id": run.id if run is not None else None})
     if storage is not None and art._key_is_virtual:
         rows.append({"artifact_id": art.id, "path": f"{storage.root}/{art._storage_key}",
-                     "size": art.size, "run_id": None})
+                     "size": art.size, "run_id": None,
+                     "host": this_host() if storage.type == "local" else None})
     return rows
 
 

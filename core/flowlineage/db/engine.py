@@ -101,6 +101,24 @@ class Instance:
             finally:
                 self._local.session = None
 
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """One write transaction on a bare Core connection, without a session: the hot
+        paths' statements (``db.direct``) run on it. Joins this thread's open write
+        transaction; nothing inside may open ``write()``."""
+        current = getattr(self._local, "session", None)
+        if current is not None:
+            yield current.connection()
+            return
+        with _mapped_errors(self.engine.url), self.engine.connect() as conn:
+            conn.execution_options(**{_WRITE: True})  # BEGIN IMMEDIATE on SQLite
+            try:
+                with conn.begin():
+                    yield conn
+            except BaseException:
+                self.caches.clear()
+                raise
+
     def register_root(self, root: str, description: str | None = None) -> int:
         """The id of a storage root's row, inserted if new (race-safe); a known root costs one
         read, never a write transaction (so connecting does not queue behind a writer)."""

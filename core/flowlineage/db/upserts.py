@@ -6,17 +6,15 @@ instead of duplicating it, which makes every adapter's ingestion idempotent.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterable
-from dataclasses import dataclass
+from collections.abc import Container, Iterable
 from functools import cache
-from itertools import repeat
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func, or_, select
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from . import ids, tables
+from .direct import send_many
 from .engine import dialect_insert, get_instance, insert_ignore
 from .enums import RunStatus
 from .schema import utcnow
@@ -103,7 +101,7 @@ def _send_upserts(s: Session, dialect: str, table_name: str, rows: list[dict[str
         groups.setdefault((not plain, tuple(row)), []).append(row)
     inserted: list[Any] = []
     for (upsert, columns), group in sorted(groups.items(), key=lambda item: item[0][0]):
-        send_many(s, _upsert_statement(dialect, table_name, columns) if upsert
+        send_many(s.connection(), _upsert_statement(dialect, table_name, columns) if upsert
                   else _insert_statement(table_name), group)
         if not upsert:
             inserted.extend((row[key[0]], row[key[1]]) for row in group)
@@ -226,60 +224,6 @@ def feature_values(rows: Iterable[tuple[str, str, Any]]) -> dict[str, Any]:
         else:
             own[name] = value
     return out | own
-
-
-def send_many(s: Session, stmt: Any, rows: list[dict[str, Any]]) -> None:
-    """Execute an INSERT for every row (all with the same keys) in one ``executemany`` sent
-    straight to the driver: compiled once, bind values converted column by column, without
-    SQLAlchemy's per-row parameter work. Python-side column defaults are evaluated and
-    converted once."""
-    if not rows:
-        return
-    conn = s.connection()
-    plan = _compiled(conn.dialect, stmt, tuple(rows[0]))
-    columns: list[Iterable[Any]] = []
-    for name, process, default in zip(plan.order, plan.processors, plan.defaults, strict=True):
-        if default is None:
-            column = [row[name] for row in rows]
-            columns.append(column if process is None else map(process, column))
-        else:
-            value = default.arg(None) if default.is_callable else default.arg
-            columns.append(repeat(value if process is None else process(value), len(rows)))
-    params: list[Any] = list(zip(*columns, strict=True))
-    if not conn.dialect.positional:
-        params = [dict(zip(plan.order, values, strict=True)) for values in params]
-    conn.exec_driver_sql(plan.sql, params)
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """A compiled INSERT: SQL text, bind names in order, each bind's converter, and the
-    Python-side default of each bind the rows leave out (None for given ones)."""
-
-    sql: str
-    order: tuple[str, ...]
-    processors: list[Callable[[Any], Any] | None]
-    defaults: list[Any]
-
-
-_PLANS: dict[tuple[Any, str, tuple[str, ...]], _Plan] = {}
-
-
-def _compiled(dialect: Dialect, stmt: Any, columns: tuple[str, ...]) -> _Plan:
-    """The plan of ``stmt`` for rows with ``columns``; cached per statement object, dialect
-    and columns."""
-    key = (stmt, dialect.name, columns)
-    plan = _PLANS.get(key)
-    if plan is None:
-        compiled = stmt.compile(dialect=dialect, column_keys=list(columns))
-        order = tuple(compiled.positiontup or compiled.binds)
-        table_columns = stmt.table.c
-        plan = _Plan(str(compiled), order, [
-            table_columns[name].type.dialect_impl(dialect).bind_processor(dialect)
-            for name in order], [
-            None if name in columns else table_columns[name].default for name in order])
-        _PLANS[key] = plan
-    return plan
 
 
 def _dtype(value: Any) -> str:

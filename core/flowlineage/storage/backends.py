@@ -89,6 +89,10 @@ class StorageBackend(ABC):
 class LocalBackend(StorageBackend):
     """A local folder."""
 
+    def __init__(self, root: str) -> None:
+        super().__init__(root)
+        self._staging = Path(root) / STAGING
+
     def _abs(self, key: str) -> Path:
         return Path(self.root) / key
 
@@ -112,9 +116,12 @@ class LocalBackend(StorageBackend):
             self.put_file(file, f"{key}/{file.relative_to(local).as_posix()}")
 
     def staging(self) -> Path:
-        return Path(self.root) / STAGING
+        return self._staging
 
     def put_snapshot(self, snapshot: Snapshot, key: str) -> None:
+        if snapshot.data is not None:
+            self._write_new(f"{self.root}/{key}", snapshot.data)
+            return None
         if snapshot.staged is None:
             return super().put_snapshot(snapshot, key)
         dest = self._abs(key)
@@ -125,6 +132,21 @@ class LocalBackend(StorageBackend):
             raise StorageError(f"could not move {snapshot.staged} to {dest}: {e}") from e
         finally:
             snapshot.discard()
+
+    @staticmethod
+    def _write_new(dest: str, data: bytes) -> None:
+        """Write ``data`` to a new file ``dest`` (its folder made if missing)."""
+        try:
+            try:
+                fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+            except FileNotFoundError:
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+        except OSError as e:
+            _unlink_quietly(dest)
+            raise StorageError(f"could not write {dest}: {e}") from e
 
     def get(self, key: str, local: Path) -> None:
         src = self._abs(key)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, TypeVar
 
@@ -26,7 +27,8 @@ from .files import folder_files, open_regular
 HASH_TYPE = "blake3"
 FOLDER_HASH_TYPE = "blake3-folder"
 SMALL = 2**20  # up to here one single-threaded read; above it BLAKE3 hashes with threads
-CHUNK = 16 * 2**20  # bytes read at a time: bounds resident memory on huge files
+CHUNK = 8 * 2**20  # bytes read at a time: bounds resident memory on huge files
+_BUFFERS = 3  # blocks in flight during a large copy: one read, one hashed, one written
 ATTEMPTS = 5  # reads of a file that keeps changing before it is refused
 
 T = TypeVar("T")
@@ -46,7 +48,11 @@ def consistent(path: str | os.PathLike[str], read: Callable[[], T]) -> T:
     from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
     try:
-        for attempt in Retrying(stop=stop_after_attempt(ATTEMPTS), reraise=True,
+        return read()  # the usual case, without the retry machinery's cost
+    except _Changed:
+        pass
+    try:
+        for attempt in Retrying(stop=stop_after_attempt(ATTEMPTS - 1), reraise=True,
                                 retry=retry_if_exception_type(_Changed),
                                 wait=wait_exponential(multiplier=0.01, max=0.2)):
             with attempt:
@@ -62,15 +68,19 @@ def read_once(path: str | os.PathLike[str], sink: Sink | None = None) -> tuple[s
     raise ``_Changed`` if the file changed during the read."""
     fd, before = open_regular(path)
     with os.fdopen(fd, "rb", buffering=0) as f:
-        hasher = blake3(max_threads=blake3.AUTO) if before.st_size > SMALL else blake3()
-        buffer = memoryview(bytearray(min(CHUNK, max(before.st_size, 1) + 1)))
-        size = 0
-        while n := f.readinto(buffer):
-            block = buffer[:n]
-            hasher.update(block)
-            if sink is not None:
-                sink(block)
-            size += n
+        if sink is not None and before.st_size > CHUNK:
+            digest, size = _read_overlapped(f, sink)
+        else:
+            hasher = blake3(max_threads=blake3.AUTO) if before.st_size > SMALL else blake3()
+            buffer = memoryview(bytearray(min(CHUNK, max(before.st_size, 1) + 1)))
+            size = 0
+            while n := f.readinto(buffer):
+                block = buffer[:n]
+                hasher.update(block)
+                if sink is not None:
+                    sink(block)
+                size += n
+            digest = hasher.hexdigest()
         after = os.fstat(f.fileno())
     try:
         now = os.stat(path)  # replaced by a rename meanwhile?
@@ -79,6 +89,34 @@ def read_once(path: str | os.PathLike[str], sink: Sink | None = None) -> tuple[s
     if size != before.st_size or _signature(after) != _signature(before) or (
             now is None or _signature(now) != _signature(before)):
         raise _Changed
+    return digest, size
+
+
+def _read_overlapped(f: IO[bytes], sink: Sink) -> tuple[str, int]:
+    """Read blocks while one thread hashes them and another hands them to ``sink``: BLAKE3
+    and file I/O release the GIL, so a large copy costs about its read plus its write.
+    Each thread takes the blocks in order; a buffer is read into again only once both
+    threads are done with it."""
+    hasher = blake3(max_threads=blake3.AUTO)
+    buffers = [memoryview(bytearray(CHUNK)) for _ in range(_BUFFERS)]
+    busy: list[tuple[Future[object], ...]] = [() for _ in buffers]
+    size, i = 0, 0
+    with ThreadPoolExecutor(1) as hashing, ThreadPoolExecutor(1) as writing:
+        try:
+            while True:
+                for done in busy[i]:
+                    done.result()
+                n = f.readinto(buffers[i])  # type: ignore[attr-defined]
+                if not n:
+                    break
+                block = buffers[i][:n]
+                busy[i] = (hashing.submit(hasher.update, block), writing.submit(sink, block))
+                size += n
+                i = (i + 1) % _BUFFERS
+        finally:
+            for futures in busy:
+                for done in futures:
+                    done.result()
     return hasher.hexdigest(), size
 
 

@@ -4,11 +4,14 @@ suffix of a file name."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from ..errors import InvalidKey
 
 MAX_KEY_LENGTH = 1024
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def validate_key(key: str) -> str:
@@ -17,9 +20,9 @@ def validate_key(key: str) -> str:
         raise InvalidKey("a storage key must be a non-empty string")
     if len(key) > MAX_KEY_LENGTH:
         raise InvalidKey(f"key is {len(key)} characters long; the limit is {MAX_KEY_LENGTH}")
-    if any(ord(c) < 32 or ord(c) == 127 for c in key):
+    if _CONTROL.search(key):
         raise InvalidKey(f"key {key[:80]!r} contains control characters")
-    if any(0xD800 <= ord(c) <= 0xDFFF for c in key):
+    if _SURROGATE.search(key):
         raise InvalidKey(f"key {key[:80]!r} contains an unpaired surrogate, which has no UTF-8 "
                          "form (a file name in another encoding?); give a key in valid text")
     if key.startswith("/") or "://" in key or (len(key) > 1 and key[1] == ":"):

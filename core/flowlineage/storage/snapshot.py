@@ -72,8 +72,13 @@ def _inline(source: str) -> Snapshot:
 
 def _copy(source: str | Path, target: Path) -> tuple[str, int]:
     def read() -> tuple[str, int]:
-        with open(target, "wb") as out:
-            return read_once(source, out.write)
+        # "r+b", not "wb": ext4 flushes a file truncated to zero and rewritten when it is
+        # closed; a retry's longer leftovers are cut off at the end instead
+        fd = os.open(target, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+        with open(fd, "r+b") as out:
+            found = read_once(source, out.write)
+            out.truncate()
+            return found
 
     return consistent(source, read)
 
