@@ -65,21 +65,24 @@ def consistent(path: str | os.PathLike[str], read: Callable[[], T]) -> T:
 
 def read_once(path: str | os.PathLike[str], sink: Sink | None = None) -> tuple[str, int]:
     """Digest and size of one read of ``path``, each block also given to ``sink``;
-    raise ``_Changed`` if the file changed during the read."""
+    raise ``_Changed`` if the file changed during the read (a file growing under the read
+    is caught as soon as it passes its size: never read forever)."""
     fd, before = open_regular(path)
     with os.fdopen(fd, "rb", buffering=0) as f:
         if sink is not None and before.st_size > CHUNK:
-            digest, size = _read_overlapped(f, sink)
+            digest, size = _read_overlapped(f, sink, before.st_size)
         else:
             hasher = blake3(max_threads=blake3.AUTO) if before.st_size > SMALL else blake3()
             buffer = memoryview(bytearray(min(CHUNK, max(before.st_size, 1) + 1)))
             size = 0
             while n := f.readinto(buffer):
+                size += n
+                if size > before.st_size:
+                    raise _Changed
                 block = buffer[:n]
                 hasher.update(block)
                 if sink is not None:
                     sink(block)
-                size += n
             digest = hasher.hexdigest()
         after = os.fstat(f.fileno())
     try:
@@ -92,11 +95,11 @@ def read_once(path: str | os.PathLike[str], sink: Sink | None = None) -> tuple[s
     return digest, size
 
 
-def _read_overlapped(f: IO[bytes], sink: Sink) -> tuple[str, int]:
+def _read_overlapped(f: IO[bytes], sink: Sink, expected: int) -> tuple[str, int]:
     """Read blocks while one thread hashes them and another hands them to ``sink``: BLAKE3
     and file I/O release the GIL, so a large copy costs about its read plus its write.
     Each thread takes the blocks in order; a buffer is read into again only once both
-    threads are done with it."""
+    threads are done with it. Reading past ``expected`` bytes raises ``_Changed``."""
     hasher = blake3(max_threads=blake3.AUTO)
     buffers = [memoryview(bytearray(CHUNK)) for _ in range(_BUFFERS)]
     busy: list[tuple[Future[object], ...]] = [() for _ in buffers]
@@ -109,9 +112,11 @@ def _read_overlapped(f: IO[bytes], sink: Sink) -> tuple[str, int]:
                 n = f.readinto(buffers[i])  # type: ignore[attr-defined]
                 if not n:
                     break
+                size += n
+                if size > expected:
+                    raise _Changed
                 block = buffers[i][:n]
                 busy[i] = (hashing.submit(hasher.update, block), writing.submit(sink, block))
-                size += n
                 i = (i + 1) % _BUFFERS
         finally:
             for futures in busy:

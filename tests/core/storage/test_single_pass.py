@@ -65,3 +65,22 @@ def test_a_file_changing_during_the_copy_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ContentChanged, match="kept changing"):
         consistent(path, lambda: read_once(path, grow_on_first_block))
     assert len(tries) == ATTEMPTS  # every try saw the change, then the save was refused
+
+
+@pytest.mark.parametrize("size", [1000, 2 * CHUNK + 1], ids=["small", "large"])
+def test_a_file_growing_under_every_read_is_refused_not_read_forever(
+    tmp_path: Path, size: int
+) -> None:
+    """Each block handed on makes the file a byte longer (a writer keeping ahead of the
+    reader): the read stops once it passes the size it started with, and is refused."""
+    path = tmp_path / "growing.log"
+    _big(path, size)
+    with path.open("ab") as grow:
+
+        def append(block: memoryview) -> None:
+            grow.write(b"x")
+            grow.flush()
+
+        with pytest.raises(ContentChanged, match="kept changing"):
+            consistent(path, lambda: read_once(path, append))
+    assert path.stat().st_size <= size + ATTEMPTS * 4  # each read stopped at its first extra byte
