@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import repeat
 from typing import Any
 
@@ -35,6 +36,8 @@ class Plan:
     def params(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
         """The driver's parameters of ``rows`` (tuples or dicts, as the driver wants),
         converted column by column; a left-out column's default is evaluated once."""
+        if len(rows) == 1:  # the hot statements of one-by-one saves
+            return [self._one(rows[0])]
         columns: list[Iterable[Any]] = []
         for name, process, default in zip(self.order, self.processors, self.defaults,
                                           strict=True):
@@ -49,6 +52,19 @@ class Plan:
         if self.positional:
             return list(values)
         return [dict(zip(self.order, v, strict=True)) for v in values]
+
+
+    def _one(self, row: Mapping[str, Any]) -> Any:
+        values = []
+        for name, process, default in self._binds:
+            value = row[name] if default is None else \
+                default.arg(None) if default.is_callable else default.arg
+            values.append(value if process is None else process(value))
+        return tuple(values) if self.positional else dict(zip(self.order, values, strict=True))
+
+    @cached_property
+    def _binds(self) -> list[tuple[str, Callable[[Any], Any] | None, Any]]:
+        return list(zip(self.order, self.processors, self.defaults, strict=True))
 
 
 _PLANS: dict[tuple[Any, str, tuple[str, ...]], Plan] = {}
