@@ -64,7 +64,7 @@ def register_one_by_one(tmp: Path, n: int, in_place: bool) -> float:
     with fl.track(transform=f"bench-{folder.name}"):
         start = time.perf_counter()
         for p in paths:
-            fl.Artifact(p, key=None if in_place else f"{folder.name}/{p.name}").save()
+            fl.Artifact(p, key=None if in_place else f"{tmp.name}/{folder.name}/{p.name}").save()
         return n / (time.perf_counter() - start)
 
 
@@ -79,7 +79,7 @@ def register_bulk(tmp: Path, n: int, in_place: bool) -> float:
         register_storage(str(folder))
     with fl.track(transform=f"bench-{folder.name}"):
         start = time.perf_counter()
-        fl.save([fl.Artifact(p, key=None if in_place else f"{folder.name}/{p.name}")
+        fl.save([fl.Artifact(p, key=None if in_place else f"{tmp.name}/{folder.name}/{p.name}")
                  for p in paths])
         return n / (time.perf_counter() - start)
 
@@ -319,6 +319,39 @@ print(next(line.split()[1] for line in status.splitlines() if line.startswith("V
     return int(out.strip().splitlines()[-1]) / 1024
 
 
+def registration(tmp: Path, n: int, rounds: int) -> list[Figure]:
+    """One-by-one and bulk registration, in place and copied, each round beside the raw
+    floor: the file system's cost of creating files swings between runs here, so the
+    figures are medians of ``rounds`` rounds that interleave ours and the floor's."""
+    runs: dict[str, list[float]] = {}
+    for r in range(rounds):
+        sub = tmp / f"round-{r}"
+        for bulk in (False, True):
+            count = n * 10 if bulk else n
+            register = register_bulk if bulk else register_one_by_one
+            runs.setdefault(f"floor {bulk}", []).append(raw_floor(sub, count, bulk))
+            for in_place in (True, False):
+                runs.setdefault(f"{bulk} {in_place}", []).append(register(sub, count, in_place))
+
+    def spread(key: str) -> str:
+        return f"{min(runs[key]):.0f}-{max(runs[key]):.0f}/s"
+
+    figures = []
+    for bulk in (False, True):
+        floor = f"floor {bulk}"
+        for in_place in (True, False):
+            key = f"{bulk} {in_place}"
+            how = "in place" if in_place else "copied to storage"
+            what = f"{n * 10} x 1 KiB in bulk" if bulk else f"{n} x 1 KiB one by one"
+            figures.append(Figure(
+                f"register {what}, {how}", statistics.median(runs[key]), 8000 if bulk else 2000,
+                "art/s", lower_is_better=False,
+                note=f"median of {rounds}, {spread(key)}; raw floor "
+                f"{statistics.median(runs[floor]):.0f}/s, {spread(floor)}; lamindb "
+                f"~{135 if bulk else 100}/s"))
+    return figures
+
+
 def main() -> None:
     args = parser(__doc__ or "").parse_args()
     n = 300 if args.quick else 1000
@@ -336,17 +369,7 @@ def main() -> None:
         connect_ms = (time.perf_counter() - start) * 1000
         figures.append(Figure("track()+finish(), median of 50", track_finish(fl) * 1000, 30,
                               "ms", note=f"lamindb 300-500 ms; first connect {connect_ms:.0f} ms"))
-        floors = {bulk: raw_floor(tmp, n * (10 if bulk else 1), bulk) for bulk in (False, True)}
-        for in_place in (True, False):
-            how = "in place" if in_place else "copied to storage"
-            figures.append(Figure(f"register {n} x 1 KiB one by one, {how}",
-                                  register_one_by_one(tmp, n, in_place), 2000, "art/s",
-                                  lower_is_better=False,
-                                  note=f"floor {floors[False]:.0f}/s; lamindb ~100/s"))
-            figures.append(Figure(f"register {n * 10} x 1 KiB in bulk, {how}",
-                                  register_bulk(tmp, n * 10, in_place), 8000, "art/s",
-                                  lower_is_better=False,
-                                  note=f"floor {floors[True]:.0f}/s; lamindb ~135/s"))
+        figures += registration(tmp, n, 3)
         size = 256 if args.quick else 1024
         saved, floor = large_file(tmp, size)
         figures.append(Figure(f"save a {size} MiB file / cp of it", saved / floor, 1.3, "x",
