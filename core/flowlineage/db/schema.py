@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,6 +61,36 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         stamp: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
         return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """On SQLite, one step to SQLAlchemy's own text format (``2024-05-01
+        12:00:00.000000``, naive UTC) instead of two processors: bulk writes bind many."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is not None:
+                value = value.astimezone(UTC).replace(tzinfo=None)
+            return value.isoformat(" ", "microseconds")
+
+        return process
+
+    def result_processor(self, dialect: Dialect, coltype: object
+                         ) -> Callable[[Any], Any] | None:
+        """On SQLite, the stored text parsed straight into an aware UTC datetime (walks
+        and listings read many)."""
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        convert = self.process_result_value
+
+        def process(value: Any) -> datetime | None:
+            if isinstance(value, str):
+                return datetime.fromisoformat(value).replace(tzinfo=UTC)
+            return convert(value, dialect)
+
+        return process
 
 
 class Base(DeclarativeBase):
