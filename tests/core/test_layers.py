@@ -134,7 +134,7 @@ def test_public_names() -> None:
         "hash_bytes", "hash_file", "hash_folder", "hook", "hookimpl", "is_loopback", "key_for_path",
         "listen", "link_inputs", "link_recreated", "link_run_inputs", "link_run_results",
         "notify", "open_regular", "orchestrator_of", "parse_since", "print_json",
-        "record_locations", "recorded_digests", "redact_args", "redact_command",
+        "record_locations", "recorded_digests", "recorded_runs", "redact_args", "redact_command",
         "redact_params", "redact_text", "register_artifacts", "register_storage", "require",
         "require_regular",
         "reset_current_run", "run_ids_with_feature", "save_many", "set_current_run",

@@ -120,6 +120,29 @@ def recorded_digests(reference_type: str, initiated_by_run_id: int) -> dict[str,
         return {ref: (rid, digest) for ref, rid, digest in s.execute(stmt)}
 
 
+_RECORDED_RUNS = select(
+    tables.run.c.reference, tables.run.c.id, tables.run.c._status_code,
+    tables.run_feature_value.c.value,
+).outerjoin(tables.run_feature_value, (tables.run_feature_value.c.run_id == tables.run.c.id)
+            & (tables.run_feature_value.c.name == BUNDLE)).where(
+    tables.run.c.reference_type == bindparam("type"),
+    tables.run.c.reference.in_(bindparam("refs", expanding=True)))
+
+
+def recorded_runs(reference_type: str, references: list[str]
+                  ) -> dict[str, tuple[int, int, dict[str, Any]]]:
+    """``reference -> (id, status code, bundled feature values)`` of the runs of
+    ``reference_type`` with these references that exist (one read per 500 references, in
+    this thread's write transaction if one is open)."""
+    found: dict[str, tuple[int, int, dict[str, Any]]] = {}
+    with get_instance().connection() as conn:
+        for start in range(0, len(references), 500):
+            for ref, rid, code, bundle in conn.execute(_RECORDED_RUNS, {
+                    "type": reference_type, "refs": references[start : start + 500]}):
+                found[ref] = (rid, code, bundle or {})
+    return found
+
+
 @cache
 def _insert_statement(table_name: str) -> Any:
     """A plain INSERT into ``table_name``, built once so it is compiled once."""

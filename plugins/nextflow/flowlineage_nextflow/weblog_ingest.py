@@ -192,8 +192,9 @@ def _apply_workflow_event(row: dict[str, Any], event: WeblogEvent) -> None:
 
 def _record_tasks(events: Sequence[WeblogEvent], known: Known
                   ) -> set[tuple[str, str | None]]:
-    """Upsert the batch's task Runs; return (run id, task name) of retried tasks."""
-    from flowlineage.adapters import set_run_features, upsert_runs
+    """Upsert the batch's task Runs and their metrics (one bundle per task, merged into what
+    earlier events or a trace recorded); return (run id, task name) of retried tasks."""
+    from flowlineage.adapters import recorded_runs, set_run_features, upsert_runs
 
     latest: dict[str, tuple[str, TraceRow]] = {}
     for event in events:
@@ -206,39 +207,23 @@ def _record_tasks(events: Sequence[WeblogEvent], known: Known
             latest[reference] = (event.run_id, row)
     if not latest:
         return set()
-    recorded = _status_codes(sorted(latest))
+    recorded = recorded_runs(TASK_REFERENCE, sorted(latest))
     rows, features = [], {}
     for reference, (run_id, row) in latest.items():
         status = RUN_STATUS[row.status]
-        code = recorded.get(reference)
-        if code is not None and _rank(code) > RANK[status]:
+        before = recorded.get(reference)
+        if before is not None and _rank(before[1]) > RANK[status]:
             continue  # never backwards: a late event about an earlier stage
         workflow = known.workflow(run_id)
         assert workflow is not None
         tf = known.transform(process_key(workflow[1], row.process), "process")
         rows.append(task_run_row(row, run_id, workflow[0], tf))
-        features[reference] = task_features(row)
+        features[reference] = (before[2] if before is not None else {}) | task_features(row)
     ids = upsert_runs(rows)
-    set_run_features({ids[(TASK_REFERENCE, ref)]: values for ref, values in features.items()})
+    set_run_features({ids[(TASK_REFERENCE, ref)]: values for ref, values in features.items()},
+                     apart=())
     return {(latest[ref][0], latest[ref][1].name) for ref, values in features.items()
             if "attempt" in values}
-
-
-def _status_codes(references: list[str]) -> dict[str, int]:
-    """The recorded status code of each existing task run (references without a run omitted)."""
-    from flowlineage import Run
-    from flowlineage.adapters import get_instance
-    from sqlalchemy import select
-
-    found: dict[str, int] = {}
-    with get_instance().read() as session:
-        for start in range(0, len(references), 500):
-            for reference, code in session.execute(select(Run.reference, Run._status_code).where(
-                    Run.reference_type == TASK_REFERENCE,
-                    Run.reference.in_(references[start : start + 500]))):
-                if reference is not None:
-                    found[reference] = code
-    return found
 
 
 def _rank(code: int) -> int:

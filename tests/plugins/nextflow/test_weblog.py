@@ -20,6 +20,7 @@ from flowlineage_nextflow.trace import parse_trace
 from flowlineage_nextflow.weblog_events import parse_weblog_event
 from flowlineage_nextflow.weblog_ingest import record_events
 from flowlineage_nextflow.weblog_server import MAX_BODY, WeblogWriter
+from sqlalchemy import text
 
 from .nf_helpers import TOKEN, TRACES, Receiver, counts, weblog_events
 
@@ -96,6 +97,24 @@ def _event(run_id: str, event: str, **extra: Any) -> dict[str, Any]:
 def _task(status: str, **extra: Any) -> dict[str, Any]:
     return {"task_id": 1, "hash": "ab/cdef12", "name": "ALIGN (s1)", "status": status,
             "submit": 1714557600000, **extra}
+
+
+def test_task_metrics_are_one_bundle_merged_across_events(weblog_any: Receiver) -> None:
+    submitted = _event("r2", "process_submitted", trace=_task("SUBMITTED", native_id="job-7",
+                                                               queue="long"))
+    done = _event("r2", "process_completed", trace=_task(
+        "COMPLETED", exit=0, start=1714557601000, complete=1714557660000, realtime=59000))
+    for body in (submitted, done):
+        assert httpx.post(weblog_any.url, json=body).status_code == 200
+    task = fl.Run.get(reference="r2:ab/cdef12")
+    values = task.features.get_values()
+    assert (values["native_id"], values["queue"], values["realtime"]) == ("job-7", "long", 59000)
+    with fl.get_instance().read() as session:
+        names = session.execute(text("SELECT name FROM run_feature_value WHERE run_id = :id"),
+                                {"id": task.id}).scalars().all()
+    assert names == ["bundle"]
+    assert [r.id for r in fl.Run.filter(features__realtime__gt=1000)] == [task.id]
+    assert [r.id for r in fl.Run.filter(features__queue="long")] == [task.id]
 
 
 def test_status_never_goes_backwards(weblog_any: Receiver) -> None:
