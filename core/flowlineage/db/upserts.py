@@ -10,7 +10,7 @@ from collections.abc import Container, Iterable
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, or_, select
+from sqlalchemy import Select, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from . import ids, tables
@@ -79,8 +79,11 @@ _LAST_RUN_ID = select(func.max(tables.run.c.id))
 _RUN_IDS = select(tables.run.c.reference, tables.run.c.id).where(
     tables.run.c.reference_type == bindparam("rt"),
     tables.run.c.reference.in_(bindparam("refs", expanding=True)))
-_FEATURE_KEYS = select(tables.run_feature_value.c.run_id, tables.run_feature_value.c.name).where(
-    tables.run_feature_value.c.run_id.in_(bindparam("ids", expanding=True)))
+_FEATURES = select(
+    tables.run_feature_value.c.run_id, tables.run_feature_value.c.name,
+    case((tables.run_feature_value.c.dtype == BUNDLE, tables.run_feature_value.c.value),
+         else_=None),
+).where(tables.run_feature_value.c.run_id.in_(bindparam("ids", expanding=True)))
 """Lookups built once, so SQLAlchemy compiles each once and binds a list per call."""
 
 
@@ -120,26 +123,21 @@ def recorded_digests(reference_type: str, initiated_by_run_id: int) -> dict[str,
         return {ref: (rid, digest) for ref, rid, digest in s.execute(stmt)}
 
 
-_RECORDED_RUNS = select(
-    tables.run.c.reference, tables.run.c.id, tables.run.c._status_code,
-    tables.run_feature_value.c.value,
-).outerjoin(tables.run_feature_value, (tables.run_feature_value.c.run_id == tables.run.c.id)
-            & (tables.run_feature_value.c.name == BUNDLE)).where(
+_RECORDED_RUNS = select(tables.run.c.reference, tables.run.c.id, tables.run.c._status_code).where(
     tables.run.c.reference_type == bindparam("type"),
     tables.run.c.reference.in_(bindparam("refs", expanding=True)))
 
 
-def recorded_runs(reference_type: str, references: list[str]
-                  ) -> dict[str, tuple[int, int, dict[str, Any]]]:
-    """``reference -> (id, status code, bundled feature values)`` of the runs of
-    ``reference_type`` with these references that exist (one read per 500 references, in
-    this thread's write transaction if one is open)."""
-    found: dict[str, tuple[int, int, dict[str, Any]]] = {}
+def recorded_runs(reference_type: str, references: list[str]) -> dict[str, tuple[int, int]]:
+    """``reference -> (id, status code)`` of the runs of ``reference_type`` with these
+    references that exist (one read per 500 references, in this thread's write transaction
+    if one is open)."""
+    found: dict[str, tuple[int, int]] = {}
     with get_instance().connection() as conn:
         for start in range(0, len(references), 500):
-            for ref, rid, code, bundle in conn.execute(_RECORDED_RUNS, {
+            for ref, rid, code in conn.execute(_RECORDED_RUNS, {
                     "type": reference_type, "refs": references[start : start + 500]}):
-                found[ref] = (rid, code, bundle or {})
+                found[ref] = (rid, code)
     return found
 
 
@@ -203,7 +201,9 @@ def set_run_features(values_by_run: dict[int, dict[str, Any]],
     By default each value is a row of its own, numbers indexed (``value_num``). With
     ``apart``, only those names get rows of their own; the other values of a run share one
     JSON row (dtype ``bundle``), which ``feature_values`` unpacks and ``features__<name>``
-    lookups search: bulk metrics cost one row per run instead of one per value.
+    lookups search: bulk metrics cost one row per run instead of one per value. A bundle is
+    merged into the run's recorded one, so values set earlier under other names stay, as
+    rows of their own would.
     """
     rows = []
     for run_id, values in values_by_run.items():
@@ -224,16 +224,25 @@ def set_run_features(values_by_run: dict[int, dict[str, Any]],
         return
     inst = get_instance()
     with inst.write() as s:
-        known = _feature_keys(s, list(values_by_run)) if inst.dialect == "sqlite" else set()
-        _send_upserts(s, inst.dialect, "run_feature_value", rows, known, ("run_id", "name"))
+        known, bundles = _recorded_features(s, list(values_by_run))
+        for row in rows:
+            if row["dtype"] == BUNDLE and row["run_id"] in bundles:
+                row["value"] = bundles[row["run_id"]] | row["value"]
+        _send_upserts(s, inst.dialect, "run_feature_value", rows,
+                      known if inst.dialect == "sqlite" else (), ("run_id", "name"))
 
 
-def _feature_keys(s: Session, run_ids: list[int]) -> set[tuple[int, str]]:
-    """``(run_id, name)`` of the feature values these runs have."""
-    found: set[tuple[int, str]] = set()
+def _recorded_features(s: Session, run_ids: list[int]
+                       ) -> tuple[set[tuple[int, str]], dict[int, dict[str, Any]]]:
+    """``(run_id, name)`` of the feature values these runs have, and their bundles."""
+    keys: set[tuple[int, str]] = set()
+    bundles: dict[int, dict[str, Any]] = {}
     for start in range(0, len(run_ids), 500):
-        found.update(s.execute(_FEATURE_KEYS, {"ids": run_ids[start : start + 500]}).tuples())
-    return found
+        for run_id, name, bundle in s.execute(_FEATURES, {"ids": run_ids[start : start + 500]}):
+            keys.add((run_id, name))
+            if bundle is not None:
+                bundles[run_id] = bundle
+    return keys, bundles
 
 
 def feature_values(rows: Iterable[tuple[str, str, Any]]) -> dict[str, Any]:

@@ -218,7 +218,7 @@ def _record_tasks(events: Sequence[WeblogEvent], known: Known
         assert workflow is not None
         tf = known.transform(process_key(workflow[1], row.process), "process")
         rows.append(task_run_row(row, run_id, workflow[0], tf))
-        features[reference] = (before[2] if before is not None else {}) | task_features(row)
+        features[reference] = task_features(row)  # merged into the recorded bundle
     ids = upsert_runs(rows)
     set_run_features({ids[(TASK_REFERENCE, ref)]: values for ref, values in features.items()},
                      apart=())

@@ -114,6 +114,19 @@ def test_bundled_features_unpack_and_stay_queryable(any_instance: Instance) -> N
     assert fast.features.get_values()["duration"] == 81
 
 
+def test_a_bundle_merges_into_the_recorded_one(any_instance: Instance) -> None:
+    """A later bundle (a trace after weblog events) replaces the values it names and keeps
+    the others, as rows of their own would."""
+    run = fl.Run(transform=_transform()).save()
+    set_run_features({run.id: {"native_id": "slurm-7", "queue": "short", "realtime": 5}},
+                     apart=())
+    set_run_features({run.id: {"realtime": 9, "exit": 0}}, apart=())
+    assert run.features.get_values() == {"native_id": "slurm-7", "queue": "short",
+                                         "realtime": 9, "exit": 0}
+    with any_instance.read() as s:
+        assert s.scalar(select(func.count()).select_from(tables.run_feature_value)) == 1
+
+
 def test_bulk_writes_mix_new_known_and_repeated_rows(any_instance: Instance) -> None:
     """New rows are inserted (plainly on SQLite), known ones updated, a repeated key keeps
     its last row, and the ids returned are the stored ones."""
