@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import Figure, machine, parser, report  # noqa: E402
 
 WORKLOADS = ["core", "startup", "collection", "prefect_overhead", "snakemake_overhead",
-             "nextflow_ingest", "scale", "ui_render", "gc"]
+             "nextflow_ingest", "scale", "locations", "ui_render", "gc"]
 
 
 def run(name: str, quick: bool) -> tuple[list[Figure], str | None, float]:

@@ -56,7 +56,7 @@ def register_seconds(paths: list[Path], record: bool) -> float:
 
     original = save_module.record_locations
     if not record:
-        save_module.record_locations = lambda rows: 0
+        save_module.record_locations = lambda rows, conn=None: 0
     try:
         start = time.perf_counter()
         fl.save([fl.Artifact(p) for p in paths], max_workers=1)
