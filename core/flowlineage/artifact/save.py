@@ -346,7 +346,8 @@ def _insert_rows(conn: Connection, jobs: list[_Job]) -> None:
         return
     latest = _latest_by_key(conn, [j.art for j in jobs])
     for job in jobs:
-        _assign_version(conn, job.art, job.pending, latest.get(job.art.key))
+        _assign_version(conn, job.art, job.pending,
+                        latest.get((job.art.storage_id, job.art.key)))
         run = _run_for(job.pending)
         _set(job.art, run_id=run.id if run is not None else None)
     rows = [_row(j.art) for j in jobs]
@@ -424,10 +425,13 @@ def _statements() -> dict[str, Any]:
     }
 
 
-def _latest(table: Table) -> Select[tuple[str, str]]:
-    return select(table.c.key, table.c.uid).where(
-        table.c.is_latest.is_(True), table.c.storage_id == bindparam("storage_id"),
-        table.c._branch_code == Branch.main).order_by(table.c.id)
+def _latest(table: Table) -> Select[tuple[str, str, int]]:
+    """The latest main-branch versions by key, with their storage (compared in Python: with
+    ``storage_id`` in the clause SQLite scans the storage's artifacts instead of seeking the
+    (key, is_latest) index)."""
+    return select(table.c.key, table.c.uid, table.c.storage_id).where(
+        table.c.is_latest == True, table.c._branch_code == Branch.main  # noqa: E712
+    ).order_by(table.c.id)
 
 
 def _stored(conn: Connection, digests: list[str]) -> dict[str, int]:
@@ -492,24 +496,18 @@ def _upload(inst: Instance, art: Artifact, pending: Pending, storage: Storage,
 
 def _latest_by_key(
     conn: Connection, artifacts: list[Artifact]
-) -> dict[str | None, tuple[str, str]]:
-    """``(key, uid)`` of the latest main-branch artifact for each key among ``artifacts``."""
-    found: dict[str | None, tuple[str, str]] = {}
-    by_storage: dict[int, list[str]] = {}
-    for a in artifacts:
-        if a.key is not None:
-            by_storage.setdefault(a.storage_id, []).append(a.key)
-    for storage_id, keys in by_storage.items():
-        if len(keys) == 1:
-            params = {"key": keys[0], "storage_id": storage_id}
-            found.update((key, (key, uid)) for key, uid in fetch(
-                conn, _statements()["latest_of_key"], params))
-            continue
-        for start in range(0, len(keys), 500):
-            params = {"keys": keys[start : start + 500], "storage_id": storage_id}
-            for key, uid in conn.execute(_statements()["latest_by_key"], params):
-                found[key] = (key, uid)
-    return found
+) -> dict[tuple[int, str], tuple[str, str]]:
+    """``(key, uid)`` of the latest main-branch artifact by ``(storage_id, key)`` for the keys
+    among ``artifacts``."""
+    wanted = {(a.storage_id, a.key) for a in artifacts if a.key is not None}
+    keys = list({key for _, key in wanted})
+    if len(keys) == 1:
+        rows = fetch(conn, _statements()["latest_of_key"], {"key": keys[0]})
+    else:
+        rows = [row for start in range(0, len(keys), 500) for row in conn.execute(
+            _statements()["latest_by_key"], {"keys": keys[start : start + 500]})]
+    return {(storage_id, key): (key, uid) for key, uid, storage_id in rows
+            if (storage_id, key) in wanted}
 
 
 def _assign_version(conn: Connection, art: Artifact, pending: Pending,
