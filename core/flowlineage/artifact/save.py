@@ -202,6 +202,12 @@ class _Job:
     snapshot: Snapshot | None = None
     uploaded: bool = False
 
+    @property
+    def digest(self) -> str:
+        """The content hash (read without the ORM's attribute instrumentation)."""
+        digest: str = self.art.__dict__["hash"]
+        return digest
+
 
 def save_one(art: Artifact) -> Artifact:
     """Save one artifact (see ``Artifact.save``) in one write transaction."""
@@ -240,12 +246,12 @@ def save_many(artifacts: list[Artifact], max_workers: int | None = None) -> list
         _COPY_WORKERS if any(j.key is None or j.pending.remote for j in jobs) else 1)
     try:
         _in_chunks(workers, jobs, lambda j: _snapshot(inst, j))
-        remote = [j.art.hash for j in jobs if j.key is None and j.storage.type != "local"]
+        remote = [j.digest for j in jobs if j.key is None and j.storage.type != "local"]
         existing = _existing_by_hash(inst, remote)  # uploads: look first
         fresh: dict[str, _Job] = {}
         adopted: list[tuple[_Job, Artifact]] = []
         for job in jobs:
-            digest = job.art.hash
+            digest = job.digest
             if digest in existing:
                 adopted.append((job, existing[digest]))
             elif digest in fresh:  # the same content twice in one batch
@@ -312,9 +318,9 @@ def _insert(inst: Instance, jobs: list[_Job]) -> list[tuple[_Job, Artifact]]:
         with inst.write_connection() as conn:
             lock_families(conn, inst.dialect, tables.artifact, _family_names(jobs))
             for attempt in range(_INSERT_ATTEMPTS):
-                stored = _stored(conn, [j.art.hash for j in jobs])
-                lost += [j for j in jobs if j.art.hash in stored]
-                jobs = [j for j in jobs if j.art.hash not in stored]
+                stored = _stored(conn, [j.digest for j in jobs])
+                lost += [j for j in jobs if j.digest in stored]
+                jobs = [j for j in jobs if j.digest not in stored]
                 if inst.dialect == "sqlite":  # BEGIN IMMEDIATE: no writer can conflict
                     _insert_rows(conn, jobs)
                     break
@@ -329,15 +335,15 @@ def _insert(inst: Instance, jobs: list[_Job]) -> list[tuple[_Job, Artifact]]:
         _delete_copies(jobs + lost)
         raise
     _delete_copies(lost)
-    winners = _existing_by_hash(inst, [j.art.hash for j in lost])
-    return [(j, winners[j.art.hash]) for j in lost]
+    winners = _existing_by_hash(inst, [j.digest for j in lost])
+    return [(j, winners[j.digest]) for j in lost]
 
 
 def _family_names(jobs: list[_Job]) -> list[str | None]:
     """The keys and revised uid stems whose version families the jobs may extend."""
     names: list[str | None] = []
     for job in jobs:
-        names.append(job.art.key)
+        names.append(job.art.__dict__["key"])
         if job.pending.revises is not None:
             names += [job.pending.revises.key, job.pending.revises.uid[: ids.VERSIONED_STEM_LEN]]
     return names
@@ -349,8 +355,9 @@ def _insert_rows(conn: Connection, jobs: list[_Job]) -> None:
         return
     latest = _latest_by_key(conn, [j.art for j in jobs])
     for job in jobs:
+        values = job.art.__dict__
         _assign_version(conn, job.art, job.pending,
-                        latest.get((job.art.storage_id, job.art.key)))
+                        latest.get((values["storage_id"], values["key"])))
         run = _run_for(job.pending)
         _set(job.art, run_id=run.id if run is not None else None)
     rows = [_row(j.art) for j in jobs]
@@ -359,9 +366,9 @@ def _insert_rows(conn: Connection, jobs: list[_Job]) -> None:
                                    _column_keys())[0][0])
     else:
         send_many(conn, _statements()["insert"], rows)
-        new_ids = _stored(conn, [j.art.hash for j in jobs])
+        new_ids = _stored(conn, [j.digest for j in jobs])
         for job in jobs:
-            _set(job.art, id=new_ids[job.art.hash])
+            _set(job.art, id=new_ids[job.digest])
     record_locations((row for job in jobs for row in _location_rows(
         job.art, job.pending, job.storage, _run_for(job.pending))), conn)
 
@@ -473,13 +480,14 @@ def _existing_by_hash(inst: Instance, digests: list[str]) -> dict[str, Artifact]
 def _assign_location(art: Artifact, storage: Storage, in_place_key: str | None) -> None:
     if in_place_key is not None:
         _set(art, storage_id=storage.id, _storage_key=in_place_key, _key_is_virtual=False)
-        if art.key is None:
+        if art.__dict__.get("key") is None:
             _set(art, key=in_place_key)
     else:
-        if not getattr(art, "uid", None):
+        if not art.__dict__.get("uid"):
             _set(art, uid=ids.new_uid(ids.VERSIONED_STEM_LEN, True))
+        values = art.__dict__
         _set(art, storage_id=storage.id, _key_is_virtual=True,
-             _storage_key=f"{VIRTUAL_PREFIX}/{art.uid}{art.suffix}")
+             _storage_key=f"{VIRTUAL_PREFIX}/{values['uid']}{values['suffix']}")
 
 
 def _upload(inst: Instance, art: Artifact, pending: Pending, storage: Storage,
@@ -507,7 +515,8 @@ def _latest_by_key(
 ) -> dict[tuple[int, str], tuple[str, str]]:
     """``(key, uid)`` of the latest main-branch artifact by ``(storage_id, key)`` for the keys
     among ``artifacts``."""
-    wanted = {(a.storage_id, a.key) for a in artifacts if a.key is not None}
+    wanted = {(v["storage_id"], v["key"]) for v in (a.__dict__ for a in artifacts)
+              if v["key"] is not None}
     keys = list({key for _, key in wanted})
     if len(keys) == 1:
         rows = fetch(conn, _statements()["latest_of_key"], {"key": keys[0]})
