@@ -99,9 +99,11 @@ def _execute(conn: Connection, p: Plan, params: Any, many: bool) -> list[Any]:
     Driver errors are raised as SQLAlchemy's."""
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        if many:
+        if many and len(params) > 1:
             cursor.executemany(p.sql, params)
             return []
+        if many:  # one row: execute skips executemany's per-call setup
+            params = params[0]
         cursor.execute(p.sql, params)
         return cursor.fetchall() if cursor.description else []
     except conn.dialect.loaded_dbapi.Error as e:
