@@ -9,8 +9,7 @@ so callers and the instance's error mapping treat them as before.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import repeat
@@ -95,14 +94,23 @@ def _default(stmt: Any, bind: Any, name: str, columns: tuple[str, ...]) -> Any:
     return None if bind.required else ColumnDefault(bind.value)
 
 
-@contextmanager
-def _driver_errors(conn: Connection, p: Plan, params: Any) -> Iterator[None]:
-    dbapi = conn.dialect.loaded_dbapi
+def _execute(conn: Connection, p: Plan, params: Any, many: bool) -> list[Any]:
+    """Run ``p`` on a driver cursor (``executemany`` when ``many``); its rows, if any.
+    Driver errors are raised as SQLAlchemy's."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        yield
-    except dbapi.Error as e:
-        raise exc.DBAPIError.instance(p.sql, params, e, dbapi.Error,
+        if many and len(params) > 1:
+            cursor.executemany(p.sql, params)
+            return []
+        if many:  # one row: execute skips executemany's per-call setup
+            params = params[0]
+        cursor.execute(p.sql, params)
+        return cursor.fetchall() if cursor.description else []
+    except conn.dialect.loaded_dbapi.Error as e:
+        raise exc.DBAPIError.instance(p.sql, params, e, conn.dialect.loaded_dbapi.Error,
                                       dialect=conn.dialect) from e
+    finally:
+        cursor.close()
 
 
 def fetch(conn: Connection, stmt: Any, values: Mapping[str, Any] | None = None,
@@ -110,14 +118,7 @@ def fetch(conn: Connection, stmt: Any, values: Mapping[str, Any] | None = None,
     """Execute ``stmt`` once with ``values`` on ``conn``'s driver cursor; its rows (none
     for a statement returning nothing)."""
     p = plan(conn.dialect, stmt, columns)
-    params = p.params([values or {}])[0]
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        with _driver_errors(conn, p, params):
-            cursor.execute(p.sql, params)
-            return cursor.fetchall() if cursor.description else []
-    finally:
-        cursor.close()
+    return _execute(conn, p, p.params([values or {}])[0], many=False)
 
 
 def send_many(conn: Connection, stmt: Any, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -126,10 +127,4 @@ def send_many(conn: Connection, stmt: Any, rows: Sequence[Mapping[str, Any]]) ->
     if not rows:
         return
     p = plan(conn.dialect, stmt, tuple(rows[0]))
-    params = p.params(rows)
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        with _driver_errors(conn, p, params):
-            cursor.executemany(p.sql, params)
-    finally:
-        cursor.close()
+    _execute(conn, p, p.params(rows), many=True)
