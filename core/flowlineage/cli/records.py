@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from sqlalchemy import delete, select
@@ -43,6 +44,7 @@ LimitOpt = Annotated[int, typer.Option("--limit", min=1, help="Show at most this
 KeyOpt = Annotated[str | None, typer.Option(
     "--key", help="Exact key; a trailing * matches a prefix (e.g. 'raw/*').")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+T = TypeVar("T")
 
 
 def table(*columns: str) -> Table:
@@ -53,6 +55,18 @@ def table(*columns: str) -> Table:
     for name in columns:
         out.add_column(name, overflow="fold")
     return out
+
+
+def print_records(records: Sequence[T], as_json: bool, as_dict: Callable[[T], Any],
+                  columns: Sequence[str], row: Callable[[T], Sequence[object]]) -> None:
+    """A listing: one JSON object per record for scripts, else a table row per record."""
+    if as_json:
+        print_json([as_dict(r) for r in records])
+        return
+    out = table(*columns)
+    for r in records:
+        out.add_row(*cells(*row(r)))
+    console().print(out)
 
 
 def details(title: str, rows: list[tuple[str, Any]]) -> None:
@@ -135,17 +149,13 @@ def runs_list(
         lookups["reference_type"] = reference_type
     runs = Run.filter(**lookups).order_by("-id").limit(limit).all()
     transforms = _transforms(runs)
-    if as_json:
-        print_json([{**record_dict(r), "transform": transforms[r.transform_id].key}
-                    for r in runs])
-        return
-    rows = table("id", "uid", "transform", "status", "reference type", "started", "duration",
-                   "initiated by")
-    for r in runs:
-        rows.add_row(*cells(r.id, r.uid, transforms[r.transform_id].key, status_text(r.status),
-                             r.reference_type, when(r.started_at),
-                             duration_text(r.started_at, r.finished_at), r.initiated_by_run_id))
-    console().print(rows)
+    print_records(
+        runs, as_json, lambda r: {**record_dict(r), "transform": transforms[r.transform_id].key},
+        ("id", "uid", "transform", "status", "reference type", "started", "duration",
+         "initiated by"),
+        lambda r: (r.id, r.uid, transforms[r.transform_id].key, status_text(r.status),
+                   r.reference_type, when(r.started_at),
+                   duration_text(r.started_at, r.finished_at), r.initiated_by_run_id))
 
 
 @runs_app.command("show")
@@ -301,14 +311,9 @@ def artifacts_list(
     if not all_versions:
         lookups["is_latest"] = True
     arts = Artifact.filter(**lookups).order_by("-id").limit(limit).all()
-    if as_json:
-        print_json([record_dict(a) for a in arts])
-        return
-    rows = table("id", "uid", "key", "size", "run", "created")
-    for a in arts:
-        rows.add_row(*cells(a.id, a.uid, a.key or a.description, human_size(a.size), a.run_id,
+    print_records(arts, as_json, record_dict, ("id", "uid", "key", "size", "run", "created"),
+                  lambda a: (a.id, a.uid, a.key or a.description, human_size(a.size), a.run_id,
                              when(a.created_at)))
-    console().print(rows)
 
 
 @artifacts_app.command("show")
@@ -389,14 +394,10 @@ def collections_list(key: KeyOpt = None, limit: LimitOpt = 50, as_json: JsonOpt 
     connect()
     cols = Collection.filter(**key_lookup(key)).order_by("-id").limit(limit).all()
     counts = {c.id: c.ordered_artifacts.count() for c in cols}
-    if as_json:
-        print_json([{**record_dict(c), "n_artifacts": counts[c.id]} for c in cols])
-        return
-    rows = table("id", "uid", "key", "artifacts", "run", "created")
-    for c in cols:
-        rows.add_row(*cells(c.id, c.uid, c.key or c.description, counts[c.id], c.run_id,
+    print_records(cols, as_json, lambda c: {**record_dict(c), "n_artifacts": counts[c.id]},
+                  ("id", "uid", "key", "artifacts", "run", "created"),
+                  lambda c: (c.id, c.uid, c.key or c.description, counts[c.id], c.run_id,
                              when(c.created_at)))
-    console().print(rows)
 
 
 @collections_app.command("show")

@@ -11,8 +11,8 @@ from ..artifact.artifact import Artifact
 from ..collection.collection import Collection
 from ..run.run import Run
 from ..run.transform import Transform
-from .common import cells, connect, console, print_json, when
-from .records import JsonOpt, table
+from .common import connect, console, when
+from .records import JsonOpt, print_records
 
 SEARCHED: list[tuple[str, Any, tuple[str, ...]]] = [  # kind, model, fields matched
     ("transform", Transform, ("uid", "key", "description", "reference")),
@@ -44,16 +44,12 @@ def search_cmd(
         matches = or_(*(func.lower(getattr(model, f)).contains(needle, autoescape=True)
                         for f in fields))
         hits += [(kind, r) for r in model.filter(matches).order_by("-id").limit(limit).all()]
-    if as_json:
-        print_json([{"kind": kind, "id": r.id, "uid": r.uid, "label": _label(kind, r),
-                     "description": r.description, "created_at": r.created_at}
-                    for kind, r in hits])
-        return
-    if not hits:
+    if not hits and not as_json:
         console().print(f"nothing matches {text!r}", markup=False)
         return
-    rows = table("kind", "id", "uid", "key or name", "description", "created")
-    for kind, r in hits:
-        rows.add_row(*cells(kind, r.id, r.uid, _label(kind, r), r.description,
-                            when(r.created_at)))
-    console().print(rows)
+    print_records(hits, as_json, lambda hit: {
+        "kind": hit[0], "id": hit[1].id, "uid": hit[1].uid, "label": _label(*hit),
+        "description": hit[1].description, "created_at": hit[1].created_at},
+        ("kind", "id", "uid", "key or name", "description", "created"),
+        lambda hit: (hit[0], hit[1].id, hit[1].uid, _label(*hit), hit[1].description,
+                     when(hit[1].created_at)))

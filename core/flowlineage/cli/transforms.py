@@ -20,7 +20,7 @@ from .common import (
     status_text,
     when,
 )
-from .records import JsonOpt, KeyOpt, LimitOpt, details, listing, table
+from .records import JsonOpt, KeyOpt, LimitOpt, details, listing, print_records
 
 RECENT_RUNS = 10
 
@@ -57,14 +57,10 @@ def transforms_list(
     connect()
     found = Transform.filter(**lookups).order_by("-id").limit(limit).all()
     counts = _run_counts([t.id for t in found])
-    if as_json:
-        print_json([{**record_dict(t), "runs": counts.get(t.id, 0)} for t in found])
-        return
-    out = table("id", "uid", "key", "type", "version", "runs", "created")
-    for t in found:
-        out.add_row(*cells(t.id, t.uid, t.key, t.type, t.version, counts.get(t.id, 0),
-                           when(t.created_at)))
-    console().print(out)
+    print_records(found, as_json, lambda t: {**record_dict(t), "runs": counts.get(t.id, 0)},
+                  ("id", "uid", "key", "type", "version", "runs", "created"),
+                  lambda t: (t.id, t.uid, t.key, t.type, t.version, counts.get(t.id, 0),
+                             when(t.created_at)))
 
 
 @transforms_app.command("show")
