@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import flowlineage as fl
 from flowlineage.adapters import (
@@ -104,13 +105,18 @@ def test_walks_leave_gc_as_they_found_it(instance: Instance, tmp_path: Path) -> 
         gc.enable()
 
 
-def test_initiated_by_parents_are_upstream(any_instance: Instance, tmp_path: Path) -> None:
-    tf = get_or_create_transform(key="flow", type="flow")
+def _flow_task_output(tmp_path: Path, key: str) -> tuple[Any, Any, Any]:
+    """A flow run, a task run it initiated, and an artifact the task wrote."""
+    tf = get_or_create_transform(key=key, type="flow")
     flow = fl.Run(transform=tf).save()
     task = fl.Run(transform=tf, initiated_by_run=flow).save()
-    path = tmp_path / "o.txt"
-    path.write_text("o")
-    art = fl.Artifact(path, run=task).save()
+    path = tmp_path / f"{key}.txt"
+    path.write_text(f"{key} output")
+    return flow, task, fl.Artifact(path, run=task).save()
+
+
+def test_initiated_by_parents_are_upstream(any_instance: Instance, tmp_path: Path) -> None:
+    flow, task, art = _flow_task_output(tmp_path, "flow")
     up = art.upstream()
     assert [r.id for r in up.run_list] == [task.id, flow.id]
     assert (("run", flow.id), ("run", task.id), "initiated") in up.edges()
@@ -119,12 +125,7 @@ def test_initiated_by_parents_are_upstream(any_instance: Instance, tmp_path: Pat
 
 def test_cycles_end(any_instance: Instance, tmp_path: Path) -> None:
     """A flow that reads its own task's output makes a cycle; walks still end."""
-    tf = get_or_create_transform(key="cyclic", type="flow")
-    flow = fl.Run(transform=tf).save()
-    task = fl.Run(transform=tf, initiated_by_run=flow).save()
-    path = tmp_path / "t.txt"
-    path.write_text("task output")
-    out = fl.Artifact(path, run=task).save()
+    flow, task, out = _flow_task_output(tmp_path, "cyclic")
     link_run_inputs([(flow.id, out.id)])  # type: ignore[list-item]
     up = out.upstream()
     down = flow.downstream()
